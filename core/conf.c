@@ -1,0 +1,806 @@
+/* Loading the libconfig file into struct tel_config.
+ *
+ * Each group is described by a table of fields (name, kind, destination offset, limits),
+ * nginx-style, and parsed by one generic walker: so every setting gets the same checks —
+ * unknown names, types, ranges, required settings — and the same diagnostics. */
+#include "config.h"
+#include "conf.h"
+#include "conf_json.h"
+#include "log.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct conf_ctx {
+    struct tel_config *cfg;
+    struct diag_list *diags;
+    bool failed;
+};
+
+enum conf_kind {
+    CK_STRING,   /* char * */
+    CK_PATH,     /* char *, made absolute against the config's directory */
+    CK_INT,      /* int64_t within [min, max] */
+    CK_DOUBLE,   /* double within [min, max]; integers accepted */
+    CK_BOOL,     /* bool */
+    CK_STRLIST,  /* struct strv: a list or array of strings */
+    CK_JSON,     /* json_t * from a group */
+    CK_GROUP,    /* a nested table, parsed into the same struct */
+    CK_CUSTOM,   /* parsed by a handler */
+};
+
+struct conf_field {
+    const char *name;
+    enum conf_kind kind;
+    size_t offset;
+    double min, max;
+    const struct conf_field *sub; /* CK_GROUP */
+    int (*custom)(struct conf_ctx *ctx, const config_setting_t *s, const char *path, void *dst);
+    bool required;
+    const char *expect; /* for CK_CUSTOM: what the setting should look like */
+};
+
+#define FIELD_END { .name = NULL, .kind = CK_STRING, .offset = 0 }
+
+static char *resolve_path(const struct tel_config *cfg, const char *p);
+static void problem(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void problem(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                    const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s)
+                                                          : ctx->cfg->path;
+    /* libconfig names an @include'd file as written: make it absolute like the rest. */
+    char *abs = file[0] == '/' || file == ctx->cfg->path ? NULL : resolve_path(ctx->cfg, file);
+    diag_add(ctx->diags, abs ? abs : file, s ? (int)config_setting_source_line(s) : 0, path, "%s",
+             msg);
+    free(abs);
+    ctx->failed = true;
+}
+
+static const char *type_name(const config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_GROUP: return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return "an integer";
+    case CONFIG_TYPE_FLOAT: return "a float";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL: return "a boolean";
+    case CONFIG_TYPE_ARRAY: return "an array";
+    case CONFIG_TYPE_LIST: return "a list";
+    default: return "nothing";
+    }
+}
+
+static char *join_path(const char *parent, const char *child)
+{
+    char *out;
+    if (asprintf(&out, "%s%s%s", parent, *parent ? "." : "", child) < 0)
+        abort();
+    return out;
+}
+
+/* Make a configured path absolute: relative paths are relative to the config's dir. */
+static char *resolve_path(const struct tel_config *cfg, const char *p)
+{
+    char *out;
+    if (p[0] == '/')
+        return strdup(p);
+    if (asprintf(&out, "%s/%s", cfg->dir, p) < 0)
+        abort();
+    return out;
+}
+
+static void strv_free(struct strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        free(sv->v[i]);
+    free(sv->v);
+    sv->v = NULL;
+    sv->n = 0;
+}
+
+static int parse_strlist(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                         struct strv *out)
+{
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+        problem(ctx, s, path, "expected a list of strings like [\"a\", \"b\"], got %s",
+                type_name(s));
+        return -1;
+    }
+    int n = config_setting_length(s);
+    strv_free(out);
+    out->v = calloc((size_t)n + 1, sizeof(char *));
+    if (!out->v)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            problem(ctx, e, path, "element %d: expected a string, got %s", i, type_name(e));
+            return -1;
+        }
+        out->v[out->n++] = strdup(config_setting_get_string(e));
+    }
+    return 0;
+}
+
+static void parse_group(struct conf_ctx *ctx, const config_setting_t *group, const char *path,
+                        const struct conf_field *fields, void *base);
+
+static void parse_field(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                        const struct conf_field *f, void *base)
+{
+    void *dst = (char *)base + f->offset;
+    int type = config_setting_type(s);
+    switch (f->kind) {
+    case CK_STRING:
+    case CK_PATH:
+        if (type != CONFIG_TYPE_STRING) {
+            problem(ctx, s, path, "expected a string, got %s", type_name(s));
+            return;
+        }
+        if (*config_setting_get_string(s) == '\0') {
+            problem(ctx, s, path, "expected a non-empty string");
+            return;
+        }
+        free(*(char **)dst);
+        *(char **)dst = f->kind == CK_PATH ? resolve_path(ctx->cfg, config_setting_get_string(s))
+                                           : strdup(config_setting_get_string(s));
+        return;
+    case CK_INT: {
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+            problem(ctx, s, path, "expected an integer between %.0f and %.0f, got %s", f->min,
+                    f->max, type_name(s));
+            return;
+        }
+        long long v = config_setting_get_int64(s);
+        if ((double)v < f->min || (double)v > f->max) {
+            problem(ctx, s, path, "expected an integer between %.0f and %.0f, got %lld", f->min,
+                    f->max, v);
+            return;
+        }
+        *(int64_t *)dst = v;
+        return;
+    }
+    case CK_DOUBLE: {
+        double v;
+        if (type == CONFIG_TYPE_FLOAT)
+            v = config_setting_get_float(s);
+        else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
+            v = (double)config_setting_get_int64(s);
+        else {
+            problem(ctx, s, path, "expected a number between %g and %g, got %s", f->min, f->max,
+                    type_name(s));
+            return;
+        }
+        if (!(v >= f->min && v <= f->max)) {
+            problem(ctx, s, path, "expected a number between %g and %g, got %g", f->min, f->max,
+                    v);
+            return;
+        }
+        *(double *)dst = v;
+        return;
+    }
+    case CK_BOOL:
+        if (type != CONFIG_TYPE_BOOL) {
+            problem(ctx, s, path, "expected true or false, got %s", type_name(s));
+            return;
+        }
+        *(bool *)dst = config_setting_get_bool(s);
+        return;
+    case CK_STRLIST:
+        parse_strlist(ctx, s, path, dst);
+        return;
+    case CK_JSON:
+        if (type != CONFIG_TYPE_GROUP) {
+            problem(ctx, s, path, "expected a group { ... }, got %s", type_name(s));
+            return;
+        }
+        json_decref(*(json_t **)dst);
+        *(json_t **)dst = conf_json_from_setting(s);
+        return;
+    case CK_GROUP:
+        if (type != CONFIG_TYPE_GROUP) {
+            problem(ctx, s, path, "expected a group { ... }, got %s", type_name(s));
+            return;
+        }
+        parse_group(ctx, s, path, f->sub, base);
+        return;
+    case CK_CUSTOM:
+        f->custom(ctx, s, path, dst);
+        return;
+    }
+}
+
+static void list_names(const struct conf_field *fields, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (const struct conf_field *f = fields; f->name; f++) {
+        int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", f->name);
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
+    }
+}
+
+static void parse_group(struct conf_ctx *ctx, const config_setting_t *group, const char *path,
+                        const struct conf_field *fields, void *base)
+{
+    int n = config_setting_length(group);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(s);
+        char *child = join_path(path, name ? name : "?");
+        const struct conf_field *f = fields;
+        while (f->name && strcmp(f->name, name ? name : "") != 0)
+            f++;
+        if (!f->name) {
+            char known[512];
+            list_names(fields, known, sizeof(known));
+            problem(ctx, s, child, "unknown setting (expected one of: %s)", known);
+        } else {
+            parse_field(ctx, s, child, f, base);
+        }
+        free(child);
+    }
+    for (const struct conf_field *f = fields; f->name; f++) {
+        if (f->required && !config_setting_get_member(group, f->name)) {
+            char *child = join_path(path, f->name);
+            problem(ctx, group, child, "required setting is missing");
+            free(child);
+        }
+    }
+}
+
+/* ---- custom settings ---- */
+
+static int parse_mode(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                      void *dst)
+{
+    /* libconfig has no octal literals, so a mode is the string "0660". */
+    const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
+                                                                 : NULL;
+    char *end = NULL;
+    long mode = v ? strtol(v, &end, 8) : -1;
+    if (!v || *v == '\0' || *end != '\0' || mode < 0 || mode > 07777) {
+        problem(ctx, s, path, "expected an octal mode as a string, like \"0660\"");
+        return -1;
+    }
+    *(mode_t *)dst = (mode_t)mode;
+    return 0;
+}
+
+static int parse_log_level(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                           void *dst)
+{
+    const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
+                                                                 : NULL;
+    int level = v ? log_level_parse(v) : -1;
+    if (level < 0) {
+        problem(ctx, s, path, "expected one of \"error\", \"warn\", \"info\", \"debug\"");
+        return -1;
+    }
+    *(int *)dst = level;
+    return 0;
+}
+
+static int lookup_id(const char *name, bool group, unsigned *id)
+{
+    char *end;
+    unsigned long n = strtoul(name, &end, 10);
+    if (*name && *end == '\0' && n < UINT_MAX) {
+        *id = (unsigned)n;
+        return 0;
+    }
+    char buf[16384];
+    if (group) {
+        struct group gr, *res = NULL;
+        if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
+            return -1;
+        *id = gr.gr_gid;
+    } else {
+        struct passwd pw, *res = NULL;
+        if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
+            return -1;
+        *id = pw.pw_uid;
+    }
+    return 0;
+}
+
+static void parse_ids(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                      bool group, unsigned **ids, size_t *n_ids)
+{
+    struct strv names = { 0 };
+    if (parse_strlist(ctx, s, path, &names) < 0) {
+        strv_free(&names);
+        return;
+    }
+    *ids = calloc(names.n + 1, sizeof(unsigned));
+    if (!*ids)
+        abort();
+    for (size_t i = 0; i < names.n; i++) {
+        if (lookup_id(names.v[i], group, &(*ids)[*n_ids]) < 0)
+            problem(ctx, s, path, "no such %s: \"%s\"", group ? "group" : "user", names.v[i]);
+        else
+            (*n_ids)++;
+    }
+    strv_free(&names);
+}
+
+static int parse_role(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                      void *dst)
+{
+    struct config_role *role = dst;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+        problem(ctx, s, path, "expected a group { users = [..]; groups = [..]; }, got %s",
+                type_name(s));
+        return -1;
+    }
+    int n = config_setting_length(s);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char *child = join_path(path, config_setting_name(e));
+        if (strcmp(config_setting_name(e), "users") == 0)
+            parse_ids(ctx, e, child, false, (unsigned **)&role->uids, &role->n_uids);
+        else if (strcmp(config_setting_name(e), "groups") == 0)
+            parse_ids(ctx, e, child, true, (unsigned **)&role->gids, &role->n_gids);
+        else
+            problem(ctx, e, child, "unknown setting (expected one of: users, groups)");
+        free(child);
+    }
+    return 0;
+}
+
+/* ---- tables ---- */
+
+#define OFF(type, field) offsetof(type, field)
+
+static const struct conf_field daemon_fields[] = {
+    { .name = "socket", .kind = CK_PATH, .offset = OFF(struct config_daemon, socket) },
+    { .name = "socket_mode", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, socket_mode), .custom = parse_mode },
+    { .name = "socket_group", .kind = CK_STRING, .offset = OFF(struct config_daemon, socket_group) },
+    { .name = "state_dir", .kind = CK_PATH, .offset = OFF(struct config_daemon, state_dir) },
+    { .name = "map_size_mb", .kind = CK_INT, .offset = OFF(struct config_daemon, map_size_mb), .min = 1, .max = 1 << 24 },
+    { .name = "workers", .kind = CK_INT, .offset = OFF(struct config_daemon, workers), .min = 1, .max = 1024 },
+    { .name = "plugin_dir", .kind = CK_PATH, .offset = OFF(struct config_daemon, plugin_dir) },
+    { .name = "log_level", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, log_level), .custom = parse_log_level },
+    { .name = "metrics_textfile", .kind = CK_PATH, .offset = OFF(struct config_daemon, metrics_textfile) },
+    { .name = "validator", .kind = CK_STRING, .offset = OFF(struct config_daemon, validator) },
+    FIELD_END,
+};
+
+static const struct conf_field role_fields[] = {
+    { .name = "admin", .kind = CK_CUSTOM, .offset = ROLE_ADMIN * sizeof(struct config_role), .custom = parse_role },
+    { .name = "submitter", .kind = CK_CUSTOM, .offset = ROLE_SUBMITTER * sizeof(struct config_role), .custom = parse_role },
+    { .name = "operator", .kind = CK_CUSTOM, .offset = ROLE_OPERATOR * sizeof(struct config_role), .custom = parse_role },
+    { .name = "viewer", .kind = CK_CUSTOM, .offset = ROLE_VIEWER * sizeof(struct config_role), .custom = parse_role },
+    FIELD_END,
+};
+
+static const struct conf_field plugin_fields[] = {
+    { .name = "name", .kind = CK_STRING, .offset = OFF(struct config_plugin, name), .required = true },
+    { .name = "path", .kind = CK_STRING, .offset = OFF(struct config_plugin, path) },
+    { .name = "config", .kind = CK_JSON, .offset = OFF(struct config_plugin, config) },
+    FIELD_END,
+};
+
+#define RETRY(f) OFF(struct config_task_type, retry.f)
+static const struct conf_field retry_fields[] = {
+    { .name = "max_attempts", .kind = CK_INT, .offset = RETRY(max_attempts), .min = 1, .max = 1000000 },
+    { .name = "initial_interval_s", .kind = CK_DOUBLE, .offset = RETRY(initial_interval_s), .min = 0, .max = 86400 * 365 },
+    { .name = "multiplier", .kind = CK_DOUBLE, .offset = RETRY(multiplier), .min = 1, .max = 100 },
+    { .name = "max_interval_s", .kind = CK_DOUBLE, .offset = RETRY(max_interval_s), .min = 0, .max = 86400 * 365 },
+    { .name = "jitter", .kind = CK_DOUBLE, .offset = RETRY(jitter), .min = 0, .max = 1 },
+    { .name = "non_retryable", .kind = CK_STRLIST, .offset = RETRY(non_retryable) },
+    FIELD_END,
+};
+
+#define TIMEOUT(f) OFF(struct config_task_type, timeouts.f)
+static const struct conf_field timeout_fields[] = {
+    { .name = "queue_s", .kind = CK_DOUBLE, .offset = TIMEOUT(queue_s), .min = 0, .max = 86400 * 365 },
+    { .name = "run_s", .kind = CK_DOUBLE, .offset = TIMEOUT(run_s), .min = 0, .max = 86400 * 365 },
+    { .name = "total_s", .kind = CK_DOUBLE, .offset = TIMEOUT(total_s), .min = 0, .max = 86400 * 365 },
+    { .name = "heartbeat_s", .kind = CK_DOUBLE, .offset = TIMEOUT(heartbeat_s), .min = 0, .max = 86400 * 365 },
+    FIELD_END,
+};
+
+#define TT(f) OFF(struct config_task_type, f)
+static const struct conf_field task_type_fields[] = {
+    { .name = "name", .kind = CK_STRING, .offset = TT(name), .required = true },
+    { .name = "executor", .kind = CK_STRING, .offset = TT(executor), .required = true },
+    { .name = "config", .kind = CK_JSON, .offset = TT(config) },
+    { .name = "input_schema", .kind = CK_PATH, .offset = TT(input_schema) },
+    { .name = "output_schema", .kind = CK_PATH, .offset = TT(output_schema) },
+    { .name = "retry", .kind = CK_GROUP, .offset = 0, .sub = retry_fields },
+    { .name = "timeouts", .kind = CK_GROUP, .offset = 0, .sub = timeout_fields },
+    { .name = "sandbox", .kind = CK_STRING, .offset = TT(sandbox) },
+    { .name = "priority", .kind = CK_INT, .offset = TT(priority), .min = -1000000, .max = 1000000 },
+    { .name = "concurrency", .kind = CK_INT, .offset = TT(concurrency), .min = 0, .max = 1000000 },
+    { .name = "idempotent", .kind = CK_BOOL, .offset = TT(idempotent) },
+    FIELD_END,
+};
+
+static bool valid_name(const char *s)
+{
+    if (!s || !*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* Path of the n-th entry of a list, by name once it is known: task_types.hello. */
+static char *entry_path(const char *list, int index, const char *name)
+{
+    char *out;
+    int rc = name && valid_name(name) ? asprintf(&out, "%s.%s", list, name)
+                                      : asprintf(&out, "%s.[%d]", list, index);
+    if (rc < 0)
+        abort();
+    return out;
+}
+
+static const config_setting_t *require_list(struct conf_ctx *ctx, const config_setting_t *s,
+                                            const char *path, const char *example)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+        problem(ctx, s, path, "expected a list like %s, got %s", example, type_name(s));
+        return NULL;
+    }
+    return s;
+}
+
+/* The name setting of a list entry, before the entry is parsed (for its path). */
+static const char *entry_name(const config_setting_t *e)
+{
+    const char *name = NULL;
+    if (config_setting_type(e) == CONFIG_TYPE_GROUP)
+        config_setting_lookup_string(e, "name", &name);
+    return name;
+}
+
+static void parse_plugins(struct conf_ctx *ctx, const config_setting_t *s)
+{
+    struct tel_config *cfg = ctx->cfg;
+    if (!require_list(ctx, s, "plugins", "( { name = \"exec\"; } )"))
+        return;
+    int n = config_setting_length(s);
+    cfg->plugins = calloc((size_t)n + 1, sizeof(*cfg->plugins));
+    if (!cfg->plugins)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char *path = entry_path("plugins", i, entry_name(e));
+        struct config_plugin *p = &cfg->plugins[cfg->n_plugins++];
+        p->origin = (struct config_origin){ cfg->path, (int)config_setting_source_line(e) };
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+            problem(ctx, e, path, "expected a group { name = \"...\"; }, got %s", type_name(e));
+        else
+            parse_group(ctx, e, path, plugin_fields, p);
+        if (p->name && !valid_name(p->name))
+            problem(ctx, e, path, "name \"%s\": expected letters, digits, '_', '-', '.'",
+                    p->name);
+        for (size_t j = 0; p->name && j + 1 < cfg->n_plugins; j++)
+            if (cfg->plugins[j].name && strcmp(cfg->plugins[j].name, p->name) == 0)
+                problem(ctx, e, path, "plugin \"%s\" is already defined at line %d", p->name,
+                        cfg->plugins[j].origin.line);
+        if (!p->config)
+            p->config = json_object();
+        free(path);
+    }
+}
+
+static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
+{
+    struct tel_config *cfg = ctx->cfg;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+        problem(ctx, s, "sandboxes", "expected a group of named profiles { default = { ... }; }");
+        return;
+    }
+    int n = config_setting_length(s);
+    cfg->sandboxes = calloc((size_t)n + 1, sizeof(*cfg->sandboxes));
+    if (!cfg->sandboxes)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char *path = join_path("sandboxes", config_setting_name(e));
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+            problem(ctx, e, path, "expected a group (a sandbox profile), got %s", type_name(e));
+        } else {
+            struct config_sandbox *sb = &cfg->sandboxes[cfg->n_sandboxes++];
+            sb->name = strdup(config_setting_name(e));
+            sb->settings = conf_json_from_setting(e);
+            sb->origin = (struct config_origin){ cfg->path, (int)config_setting_source_line(e) };
+        }
+        free(path);
+    }
+}
+
+static void set_type_defaults(struct config_task_type *t)
+{
+    t->retry.max_attempts = 3;
+    t->retry.initial_interval_s = 1;
+    t->retry.multiplier = 2;
+    t->retry.max_interval_s = 300;
+    t->retry.jitter = 0.2;
+    t->idempotent = true;
+}
+
+static void parse_task_types(struct conf_ctx *ctx, const config_setting_t *s)
+{
+    struct tel_config *cfg = ctx->cfg;
+    if (!require_list(ctx, s, "task_types", "( { name = \"hello\"; executor = \"exec\"; } )"))
+        return;
+    int n = config_setting_length(s);
+    cfg->task_types = calloc((size_t)n + 1, sizeof(*cfg->task_types));
+    if (!cfg->task_types)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char *path = entry_path("task_types", i, entry_name(e));
+        struct config_task_type *t = &cfg->task_types[cfg->n_task_types++];
+        set_type_defaults(t);
+        t->origin = (struct config_origin){ cfg->path, (int)config_setting_source_line(e) };
+        t->executor_line = t->config_line = t->origin.line;
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+            problem(ctx, e, path, "expected a group { name = ...; executor = ...; }, got %s",
+                    type_name(e));
+            free(path);
+            continue;
+        }
+        parse_group(ctx, e, path, task_type_fields, t);
+        const config_setting_t *x = config_setting_get_member(e, "executor");
+        if (x)
+            t->executor_line = (int)config_setting_source_line(x);
+        x = config_setting_get_member(e, "config");
+        if (x)
+            t->config_line = (int)config_setting_source_line(x);
+        if (!t->config)
+            t->config = json_object();
+        if (t->name && !valid_name(t->name))
+            problem(ctx, e, path, "name \"%s\": expected letters, digits, '_', '-', '.'",
+                    t->name);
+        for (size_t j = 0; t->name && j + 1 < cfg->n_task_types; j++)
+            if (cfg->task_types[j].name && strcmp(cfg->task_types[j].name, t->name) == 0)
+                problem(ctx, e, path, "task type \"%s\" is already defined at line %d", t->name,
+                        cfg->task_types[j].origin.line);
+        if (t->retry.max_interval_s < t->retry.initial_interval_s) {
+            char *rp = join_path(path, "retry.max_interval_s");
+            problem(ctx, config_setting_get_member(e, "retry"), rp,
+                    "expected at least initial_interval_s (%g), got %g",
+                    t->retry.initial_interval_s, t->retry.max_interval_s);
+            free(rp);
+        }
+        free(path);
+    }
+}
+
+static const struct {
+    const char *name;
+    void (*parse)(struct conf_ctx *ctx, const config_setting_t *s);
+} top_groups[] = {
+    { "daemon", NULL }, { "roles", NULL }, { "plugins", parse_plugins },
+    { "sandboxes", parse_sandboxes }, { "task_types", parse_task_types },
+};
+
+static void parse_root(struct conf_ctx *ctx, const config_setting_t *root)
+{
+    struct tel_config *cfg = ctx->cfg;
+    int n = config_setting_length(root);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        const char *name = config_setting_name(s);
+        size_t g = 0;
+        while (g < sizeof(top_groups) / sizeof(top_groups[0]) && strcmp(top_groups[g].name, name))
+            g++;
+        if (g == sizeof(top_groups) / sizeof(top_groups[0])) {
+            problem(ctx, s, name, "unknown setting (expected one of: daemon, roles, plugins, "
+                                  "sandboxes, task_types)");
+        } else if (top_groups[g].parse) {
+            top_groups[g].parse(ctx, s);
+        } else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+            problem(ctx, s, name, "expected a group { ... }, got %s", type_name(s));
+        } else if (strcmp(name, "daemon") == 0) {
+            parse_group(ctx, s, "daemon", daemon_fields, &cfg->daemon);
+        } else {
+            parse_group(ctx, s, "roles", role_fields, cfg->roles);
+        }
+    }
+}
+
+/* Defaults that depend on the environment, in the spirit of systemd's StateDirectory=
+ * and RuntimeDirectory=: the same file works for a developer and for the packaged unit. */
+static void apply_defaults(struct tel_config *cfg)
+{
+    struct config_daemon *d = &cfg->daemon;
+    const char *env;
+    if (!d->state_dir) {
+        env = getenv("STATE_DIRECTORY");
+        d->state_dir = env && *env == '/' ? strndup(env, strcspn(env, ":"))
+                                          : resolve_path(cfg, "teld-state");
+    }
+    if (!d->socket) {
+        env = getenv("RUNTIME_DIRECTORY");
+        char *dir = env && *env == '/' ? strndup(env, strcspn(env, ":")) : strdup(d->state_dir);
+        if (asprintf(&d->socket, "%s/teld.sock", dir) < 0)
+            abort();
+        free(dir);
+    }
+    if (!d->plugin_dir) {
+        env = getenv("TEL_PLUGIN_DIR");
+        d->plugin_dir = strdup(env && *env ? env : TEL_PLUGIN_DIR);
+    }
+    if (d->socket_mode == 0)
+        d->socket_mode = 0660;
+    if (d->map_size_mb == 0)
+        d->map_size_mb = 1024;
+    if (d->workers == 0)
+        d->workers = 8;
+    if (d->log_level < 0)
+        d->log_level = LOG_LEVEL_INFO;
+}
+
+/* Checks across groups: names that refer to other entries. */
+static void check_references(struct conf_ctx *ctx)
+{
+    struct tel_config *cfg = ctx->cfg;
+    for (size_t i = 0; i < cfg->n_task_types; i++) {
+        struct config_task_type *t = &cfg->task_types[i];
+        if (!t->name || !t->sandbox || strcmp(t->sandbox, "default") == 0)
+            continue;
+        bool found = false;
+        for (size_t j = 0; j < cfg->n_sandboxes; j++)
+            found |= strcmp(cfg->sandboxes[j].name, t->sandbox) == 0;
+        if (!found) {
+            char *path = entry_path("task_types", (int)i, t->name);
+            diag_add(ctx->diags, cfg->path, t->origin.line, path,
+                     "sandbox \"%s\" is not defined in `sandboxes`", t->sandbox);
+            ctx->failed = true;
+            free(path);
+        }
+    }
+}
+
+static struct tel_config *load(config_t *lc, int read_ok, const char *name, const char *dir,
+                               struct diag_list *diags)
+{
+    struct tel_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        abort();
+    cfg->path = strdup(name);
+    cfg->dir = strdup(dir);
+    cfg->daemon.log_level = -1;
+    if (!read_ok) {
+        diag_add(diags, config_error_file(lc) ? config_error_file(lc) : name,
+                 config_error_line(lc), NULL, "%s", config_error_text(lc));
+        config_destroy(lc);
+        conf_free(cfg);
+        return NULL;
+    }
+    struct conf_ctx ctx = { .cfg = cfg, .diags = diags };
+    parse_root(&ctx, config_root_setting(lc));
+    apply_defaults(cfg);
+    check_references(&ctx);
+    config_destroy(lc);
+    if (ctx.failed) {
+        conf_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct tel_config *conf_load_file(const char *path, struct diag_list *diags)
+{
+    char *abs = realpath(path, NULL);
+    if (!abs) {
+        diag_add(diags, path, 0, NULL, "cannot open the config file: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (stat(abs, &st) == 0 && !S_ISREG(st.st_mode)) {
+        diag_add(diags, abs, 0, NULL, "not a regular file");
+        free(abs);
+        return NULL;
+    }
+    char *dir = strdup(abs);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    config_t lc;
+    config_init(&lc);
+    config_set_include_dir(&lc, dir);
+    int ok = config_read_file(&lc, abs);
+    struct tel_config *cfg = load(&lc, ok == CONFIG_TRUE, abs, dir, diags);
+    free(dir);
+    free(abs);
+    return cfg;
+}
+
+struct tel_config *conf_load_string(const char *text, const char *name, const char *base_dir,
+                                      struct diag_list *diags)
+{
+    config_t lc;
+    config_init(&lc);
+    config_set_include_dir(&lc, base_dir);
+    int ok = config_read_string(&lc, text);
+    return load(&lc, ok == CONFIG_TRUE, name, base_dir, diags);
+}
+
+void conf_free(struct tel_config *cfg)
+{
+    if (!cfg)
+        return;
+    struct config_daemon *d = &cfg->daemon;
+    free(d->socket);
+    free(d->socket_group);
+    free(d->state_dir);
+    free(d->plugin_dir);
+    free(d->metrics_textfile);
+    free(d->validator);
+    for (int r = 0; r < ROLE_COUNT; r++) {
+        free(cfg->roles[r].uids);
+        free(cfg->roles[r].gids);
+    }
+    for (size_t i = 0; i < cfg->n_plugins; i++) {
+        free(cfg->plugins[i].name);
+        free(cfg->plugins[i].path);
+        json_decref(cfg->plugins[i].config);
+    }
+    free(cfg->plugins);
+    for (size_t i = 0; i < cfg->n_sandboxes; i++) {
+        free(cfg->sandboxes[i].name);
+        json_decref(cfg->sandboxes[i].settings);
+    }
+    free(cfg->sandboxes);
+    for (size_t i = 0; i < cfg->n_task_types; i++) {
+        struct config_task_type *t = &cfg->task_types[i];
+        free(t->name);
+        free(t->executor);
+        json_decref(t->config);
+        free(t->input_schema);
+        free(t->output_schema);
+        free(t->sandbox);
+        strv_free(&t->retry.non_retryable);
+    }
+    free(cfg->task_types);
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg);
+}
+
+const struct config_task_type *conf_find_type(const struct tel_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_task_types; i++)
+        if (strcmp(cfg->task_types[i].name, name) == 0)
+            return &cfg->task_types[i];
+    return NULL;
+}
+
+const char *conf_role_name(enum config_role_kind role)
+{
+    static const char *const names[] = { "admin", "submitter", "operator", "viewer" };
+    return role < ROLE_COUNT ? names[role] : "?";
+}

@@ -1,0 +1,126 @@
+/* struct tel_host: logging attributed to the plugin, attempt accessors, the sandbox. */
+#include "config.h"
+#include "host.h"
+#include "attempt.h"
+#include "log.h"
+#include "registry.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Atomic host_spawn_fn spawn_impl;
+
+void host_set_spawn(host_spawn_fn fn) { atomic_store(&spawn_impl, fn); }
+
+static void host_log(struct tel_context *ctx, enum tel_log_level level, const char *fmt, ...)
+    TEL_PRINTF(3, 4);
+
+static void host_log(struct tel_context *ctx, enum tel_log_level level, const char *fmt, ...)
+{
+    enum log_level l = level <= TEL_LOG_DEBUG ? (enum log_level)level : LOG_LEVEL_DEBUG;
+    if (!log_enabled(l))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_kv(l, msg, "plugin", ctx ? ctx->name : NULL, NULL);
+}
+
+static const char *host_task_id(const struct tel_attempt *a) { return a->task_id; }
+static const char *host_type(const struct tel_attempt *a) { return a->type; }
+static uint32_t host_number(const struct tel_attempt *a) { return a->number; }
+static const char *host_token(const struct tel_attempt *a) { return a->token; }
+static json_t *host_input(const struct tel_attempt *a) { return a->input; }
+static json_t *host_labels(const struct tel_attempt *a) { return a->labels; }
+static bool host_cancelled(const struct tel_attempt *a) { return atomic_load(&a->cancelled); }
+static int host_cancel_fd(const struct tel_attempt *a) { return a->cancel_fd; }
+
+static int64_t host_remaining_ms(const struct tel_attempt *a)
+{
+    if (a->deadline_ms == 0)
+        return -1;
+    int64_t left = a->deadline_ms - attempt_now_ms();
+    return left > 0 ? left : 0;
+}
+
+static void host_set_output(struct tel_attempt *a, json_t *output)
+{
+    json_decref(a->output);
+    a->output = output;
+}
+
+static void host_set_error(struct tel_attempt *a, const char *code, const char *message)
+{
+    free(a->error_code);
+    free(a->error_message);
+    a->error_code = strdup(code && *code ? code : "error");
+    a->error_message = strdup(message ? message : "");
+}
+
+static void host_set_details(struct tel_attempt *a, json_t *details)
+{
+    if (!json_is_object(details)) {
+        json_decref(details);
+        return;
+    }
+    if (!a->details) {
+        a->details = details;
+        return;
+    }
+    json_object_update(a->details, details);
+    json_decref(details);
+}
+
+static void host_retry_after(struct tel_attempt *a, int64_t delay_ms)
+{
+    a->retry_after_ms = delay_ms < 0 ? 0 : delay_ms;
+}
+
+static void host_heartbeat(struct tel_attempt *a, json_t *details)
+{
+    atomic_store(&a->last_heartbeat_ms, attempt_now_ms());
+}
+
+static int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
+                      struct tel_spawn_result *res)
+{
+    host_spawn_fn fn = atomic_load(&spawn_impl);
+    if (!fn) {
+        memset(res, 0, sizeof(*res));
+        res->size = sizeof(*res);
+        res->death = TEL_DEATH_SPAWN_FAILED;
+        res->message = "the sandbox service is not available in this teld";
+        return -ENOSYS;
+    }
+    return fn(a, req, res);
+}
+
+static const struct tel_host host = {
+    .abi_major = TEL_ABI_MAJOR,
+    .abi_minor = TEL_ABI_MINOR,
+    .size = sizeof(struct tel_host),
+    .host_version = PACKAGE_VERSION,
+    .log = host_log,
+    .attempt_task_id = host_task_id,
+    .attempt_type = host_type,
+    .attempt_number = host_number,
+    .attempt_token = host_token,
+    .attempt_input = host_input,
+    .attempt_labels = host_labels,
+    .attempt_remaining_ms = host_remaining_ms,
+    .attempt_cancelled = host_cancelled,
+    .attempt_cancel_fd = host_cancel_fd,
+    .attempt_set_output = host_set_output,
+    .attempt_set_error = host_set_error,
+    .attempt_set_details = host_set_details,
+    .attempt_retry_after = host_retry_after,
+    .attempt_heartbeat = host_heartbeat,
+    .spawn = host_spawn,
+};
+
+const struct tel_host *host_table(void) { return &host; }

@@ -1,0 +1,31 @@
+# The core: a convenience library shared by teld and the unit tests.
+noinst_LTLIBRARIES += core/libtelcore.la
+core_libtelcore_la_SOURCES = \
+	core/attempt.c core/attempt.h \
+	core/conf.c core/conf.h \
+	core/conf_json.c core/conf_json.h \
+	core/diag.c core/diag.h \
+	core/host.c core/host.h \
+	core/log.c core/log.h \
+	core/registry.c core/registry.h \
+	core/runtime.c core/runtime.h \
+	core/statedir.c core/statedir.h
+nodist_core_libtelcore_la_SOURCES = core/embedded_conf.c
+core_libtelcore_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) $(LMDB_CFLAGS) \
+	$(SECCOMP_CFLAGS) $(CAP_CFLAGS)
+core_libtelcore_la_LIBADD = $(JANSSON_LIBS) $(LIBCONFIG_LIBS) $(LMDB_LIBS) $(SECCOMP_LIBS) \
+	$(CAP_LIBS)
+CORE_LIBS = core/libtelcore.la
+
+# etc/teld.conf is compiled in as the embedded default configuration.
+core/embedded_conf.c: $(top_srcdir)/etc/teld.conf $(top_srcdir)/core/embed.sh
+	$(AM_V_GEN)$(MKDIR_P) core && $(SHELL) $(top_srcdir)/core/embed.sh conf_embedded_default \
+		$(top_srcdir)/etc/teld.conf > $@.tmp && mv $@.tmp $@
+CLEANFILES += core/embedded_conf.c
+EXTRA_DIST += core/embed.sh
+
+sbin_PROGRAMS += core/teld
+core_teld_SOURCES = core/teld.c
+core_teld_CFLAGS = $(core_libtelcore_la_CFLAGS)
+core_teld_LDADD = $(CORE_LIBS)
+# Plugins call back into teld only through struct tel_host: nothing is exported.

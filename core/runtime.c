@@ -1,0 +1,173 @@
+#include "config.h"
+#include "runtime.h"
+#include "host.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *type_path(const struct config_task_type *t, const char *setting)
+{
+    char *out;
+    if (asprintf(&out, "task_types.%s%s%s", t->name, setting ? "." : "", setting ? setting : "") < 0)
+        abort();
+    return out;
+}
+
+static void type_problem(struct diag_list *diags, const struct config_task_type *t, int line,
+                         const char *setting, const char *msg)
+{
+    char *path = type_path(t, setting);
+    diag_add(diags, t->origin.file, line, path, "%s", msg);
+    free(path);
+}
+
+/* The validator for a type's schemas: daemon.validator, or the only one loaded. */
+static struct plugin_instance *pick_validator(struct runtime *rt, const char **why)
+{
+    const char *want = rt->cfg->daemon.validator;
+    struct plugin_instance *found = NULL;
+    for (size_t i = 0; i < rt->plugins.count; i++) {
+        struct plugin_instance *pi = rt->plugins.items[i];
+        if (!pi->has_validator || (want && strcmp(want, pi->name) != 0))
+            continue;
+        if (found) {
+            *why = "several validator plugins are loaded: name one with daemon.validator";
+            return NULL;
+        }
+        found = pi;
+    }
+    if (!found)
+        *why = want ? "daemon.validator names no loaded validator plugin"
+                    : "schemas need a validator plugin (load \"jsonschema\" in `plugins`)";
+    return found;
+}
+
+static void *compile_schema(struct plugin_instance *v, const struct config_task_type *t,
+                            const char *setting, const char *file, struct diag_list *diags)
+{
+    json_error_t jerr;
+    json_t *schema = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+    char msg[768];
+    if (!schema) {
+        snprintf(msg, sizeof(msg), "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+        type_problem(diags, t, t->origin.line, setting, msg);
+        return NULL;
+    }
+    void *compiled = NULL;
+    char err[512] = "";
+    int rc = v->validator.compile(v->state, schema, file, &compiled, err, sizeof(err));
+    json_decref(schema);
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "%s: invalid schema: %s", file, err[0] ? err : "(no reason given)");
+        type_problem(diags, t, t->origin.line, setting, msg);
+        return NULL;
+    }
+    return compiled;
+}
+
+static void prepare_type(struct runtime *rt, struct type_runtime *tr, struct diag_list *diags)
+{
+    const struct config_task_type *t = tr->conf;
+    char msg[768];
+    struct plugin_instance *pi = registry_find(&rt->plugins, t->executor);
+    if (!pi || !pi->has_executor) {
+        bool configured = false;
+        for (size_t i = 0; i < rt->cfg->n_plugins; i++)
+            configured |= strcmp(rt->cfg->plugins[i].name, t->executor) == 0;
+        snprintf(msg, sizeof(msg),
+                 pi           ? "plugin \"%s\" is not an executor (it only validates)"
+                 : configured ? "plugin \"%s\" did not load (see its error)"
+                              : "no plugin named \"%s\" is configured (see `plugins`)",
+                 t->executor);
+        type_problem(diags, t, t->executor_line, "executor", msg);
+        return;
+    }
+    char err[512] = "";
+    void *state = NULL;
+    if (pi->executor.prepare_type(pi->state, t->name, t->config, &state, err, sizeof(err)) < 0) {
+        snprintf(msg, sizeof(msg), "executor \"%s\" refused the config: %s", t->executor,
+                 err[0] ? err : "(no reason given)");
+        type_problem(diags, t, t->config_line, "config", msg);
+        return;
+    }
+    tr->executor = pi;
+    tr->type_state = state;
+
+    if (!t->input_schema && !t->output_schema)
+        return;
+    const char *why = NULL;
+    tr->validator = pick_validator(rt, &why);
+    if (!tr->validator) {
+        type_problem(diags, t, t->origin.line, t->input_schema ? "input_schema" : "output_schema",
+                     why);
+        return;
+    }
+    if (t->input_schema)
+        tr->input_schema = compile_schema(tr->validator, t, "input_schema", t->input_schema, diags);
+    if (t->output_schema)
+        tr->output_schema =
+            compile_schema(tr->validator, t, "output_schema", t->output_schema, diags);
+}
+
+struct runtime *runtime_build(struct tel_config *cfg, struct diag_list *diags)
+{
+    struct runtime *rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        abort();
+    rt->cfg = cfg;
+    size_t before = diags->count;
+    for (size_t i = 0; i < cfg->n_plugins; i++) {
+        const struct config_plugin *cp = &cfg->plugins[i];
+        char err[1024];
+        if (registry_load(&rt->plugins, cfg, cp, host_table(), err, sizeof(err)) < 0) {
+            char path[96];
+            snprintf(path, sizeof(path), "plugins.%s", cp->name);
+            diag_add(diags, cp->origin.file, cp->origin.line, path, "%s", err);
+        }
+    }
+    rt->types = calloc(cfg->n_task_types + 1, sizeof(*rt->types));
+    if (!rt->types)
+        abort();
+    rt->n_types = cfg->n_task_types;
+    for (size_t i = 0; i < cfg->n_task_types; i++) {
+        rt->types[i].conf = &cfg->task_types[i];
+        prepare_type(rt, &rt->types[i], diags);
+    }
+    if (diags->count > before) {
+        runtime_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+void runtime_free(struct runtime *rt)
+{
+    if (!rt)
+        return;
+    for (size_t i = 0; i < rt->n_types; i++) {
+        struct type_runtime *tr = &rt->types[i];
+        if (tr->executor && tr->executor->executor.release_type)
+            tr->executor->executor.release_type(tr->executor->state, tr->type_state);
+        if (tr->validator && tr->validator->validator.release) {
+            if (tr->input_schema)
+                tr->validator->validator.release(tr->validator->state, tr->input_schema);
+            if (tr->output_schema)
+                tr->validator->validator.release(tr->validator->state, tr->output_schema);
+        }
+    }
+    free(rt->types);
+    registry_unload_all(&rt->plugins);
+    conf_free(rt->cfg);
+    free(rt);
+}
+
+const struct type_runtime *runtime_find_type(const struct runtime *rt, const char *name)
+{
+    for (size_t i = 0; i < rt->n_types; i++)
+        if (strcmp(rt->types[i].conf->name, name) == 0)
+            return &rt->types[i];
+    return NULL;
+}

@@ -1,0 +1,3 @@
+include tests/plugins/local.mk
+include tests/unit/local.mk
+include tests/integration/local.mk
