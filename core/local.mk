@@ -7,6 +7,7 @@ core_libtelcore_la_SOURCES = \
 	core/diag.c core/diag.h \
 	core/host.c core/host.h \
 	core/log.c core/log.h \
+	core/loop.c core/loop.h \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
 	core/statedir.c core/statedir.h
