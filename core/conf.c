@@ -53,6 +53,7 @@ struct conf_field {
 #define FIELD_END { .name = NULL, .kind = CK_STRING, .offset = 0 }
 
 static char *resolve_path(const struct tel_config *cfg, const char *p);
+static const char *origin_file(struct tel_config *cfg, const config_setting_t *s);
 static void problem(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -64,13 +65,8 @@ static void problem(struct conf_ctx *ctx, const config_setting_t *s, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s)
-                                                          : ctx->cfg->path;
-    /* libconfig names an @include'd file as written: make it absolute like the rest. */
-    char *abs = file[0] == '/' || file == ctx->cfg->path ? NULL : resolve_path(ctx->cfg, file);
-    diag_add(ctx->diags, abs ? abs : file, s ? (int)config_setting_source_line(s) : 0, path, "%s",
-             msg);
-    free(abs);
+    diag_add(ctx->diags, origin_file(ctx->cfg, s), s ? (int)config_setting_source_line(s) : 0,
+             path, "%s", msg);
     ctx->failed = true;
 }
 
@@ -145,6 +141,33 @@ static int parse_strlist(struct conf_ctx *ctx, const config_setting_t *s, const 
 static void parse_group(struct conf_ctx *ctx, const config_setting_t *group, const char *path,
                         const struct conf_field *fields, void *base);
 
+/* The file a setting came from, as an absolute path owned by the config (libconfig's
+ * copy of an @include'd file's name dies with the libconfig object). */
+static const char *origin_file(struct tel_config *cfg, const config_setting_t *s)
+{
+    const char *file = s ? config_setting_source_file(s) : NULL;
+    if (!file)
+        return cfg->path;
+    char *abs = file[0] == '/' ? strdup(file) : resolve_path(cfg, file);
+    for (size_t i = 0; i < cfg->files.n; i++)
+        if (strcmp(cfg->files.v[i], abs) == 0) {
+            free(abs);
+            return cfg->files.v[i];
+        }
+    char **v = realloc(cfg->files.v, (cfg->files.n + 2) * sizeof(char *));
+    if (!v)
+        abort();
+    cfg->files.v = v;
+    v[cfg->files.n++] = abs;
+    v[cfg->files.n] = NULL;
+    return abs;
+}
+
+static struct config_origin origin_of(struct tel_config *cfg, const config_setting_t *s)
+{
+    return (struct config_origin){ origin_file(cfg, s), (int)config_setting_source_line(s) };
+}
+
 static void parse_field(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
                         const struct conf_field *f, void *base)
 {
@@ -187,13 +210,13 @@ static void parse_field(struct conf_ctx *ctx, const config_setting_t *s, const c
         else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
             v = (double)config_setting_get_int64(s);
         else {
-            problem(ctx, s, path, "expected a number between %g and %g, got %s", f->min, f->max,
-                    type_name(s));
+            problem(ctx, s, path, "expected a number between %.15g and %.15g, got %s", f->min,
+                    f->max, type_name(s));
             return;
         }
         if (!(v >= f->min && v <= f->max)) {
-            problem(ctx, s, path, "expected a number between %g and %g, got %g", f->min, f->max,
-                    v);
+            problem(ctx, s, path, "expected a number between %.15g and %.15g, got %.15g", f->min,
+                    f->max, v);
             return;
         }
         *(double *)dst = v;
@@ -346,6 +369,22 @@ static void parse_ids(struct conf_ctx *ctx, const config_setting_t *s, const cha
     strv_free(&names);
 }
 
+static int parse_group_name(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                            void *dst)
+{
+    unsigned gid;
+    const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
+                                                                 : NULL;
+    if (!v || lookup_id(v, true, &gid) < 0) {
+        problem(ctx, s, path, v ? "no such group: \"%s\"" : "expected a group name as a string%s",
+                v ? v : "");
+        return -1;
+    }
+    free(*(char **)dst);
+    *(char **)dst = strdup(v);
+    return 0;
+}
+
 static int parse_role(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
                       void *dst)
 {
@@ -377,7 +416,7 @@ static int parse_role(struct conf_ctx *ctx, const config_setting_t *s, const cha
 static const struct conf_field daemon_fields[] = {
     { .name = "socket", .kind = CK_PATH, .offset = OFF(struct config_daemon, socket) },
     { .name = "socket_mode", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, socket_mode), .custom = parse_mode },
-    { .name = "socket_group", .kind = CK_STRING, .offset = OFF(struct config_daemon, socket_group) },
+    { .name = "socket_group", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, socket_group), .custom = parse_group_name },
     { .name = "state_dir", .kind = CK_PATH, .offset = OFF(struct config_daemon, state_dir) },
     { .name = "map_size_mb", .kind = CK_INT, .offset = OFF(struct config_daemon, map_size_mb), .min = 1, .max = 1 << 24 },
     { .name = "workers", .kind = CK_INT, .offset = OFF(struct config_daemon, workers), .min = 1, .max = 1024 },
@@ -493,7 +532,7 @@ static void parse_plugins(struct conf_ctx *ctx, const config_setting_t *s)
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
         char *path = entry_path("plugins", i, entry_name(e));
         struct config_plugin *p = &cfg->plugins[cfg->n_plugins++];
-        p->origin = (struct config_origin){ cfg->path, (int)config_setting_source_line(e) };
+        p->origin = origin_of(cfg, e);
         if (config_setting_type(e) != CONFIG_TYPE_GROUP)
             problem(ctx, e, path, "expected a group { name = \"...\"; }, got %s", type_name(e));
         else
@@ -531,7 +570,7 @@ static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
             struct config_sandbox *sb = &cfg->sandboxes[cfg->n_sandboxes++];
             sb->name = strdup(config_setting_name(e));
             sb->settings = conf_json_from_setting(e);
-            sb->origin = (struct config_origin){ cfg->path, (int)config_setting_source_line(e) };
+            sb->origin = origin_of(cfg, e);
         }
         free(path);
     }
@@ -561,7 +600,7 @@ static void parse_task_types(struct conf_ctx *ctx, const config_setting_t *s)
         char *path = entry_path("task_types", i, entry_name(e));
         struct config_task_type *t = &cfg->task_types[cfg->n_task_types++];
         set_type_defaults(t);
-        t->origin = (struct config_origin){ cfg->path, (int)config_setting_source_line(e) };
+        t->origin = origin_of(cfg, e);
         t->executor_line = t->config_line = t->origin.line;
         if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
             problem(ctx, e, path, "expected a group { name = ...; executor = ...; }, got %s",
@@ -651,7 +690,7 @@ static void apply_defaults(struct tel_config *cfg)
         env = getenv("TEL_PLUGIN_DIR");
         d->plugin_dir = strdup(env && *env ? env : TEL_PLUGIN_DIR);
     }
-    if (d->socket_mode == 0)
+    if (d->socket_mode == (mode_t)-1)
         d->socket_mode = 0660;
     if (d->map_size_mb == 0)
         d->map_size_mb = 1024;
@@ -674,7 +713,7 @@ static void check_references(struct conf_ctx *ctx)
             found |= strcmp(cfg->sandboxes[j].name, t->sandbox) == 0;
         if (!found) {
             char *path = entry_path("task_types", (int)i, t->name);
-            diag_add(ctx->diags, cfg->path, t->origin.line, path,
+            diag_add(ctx->diags, t->origin.file, t->origin.line, path,
                      "sandbox \"%s\" is not defined in `sandboxes`", t->sandbox);
             ctx->failed = true;
             free(path);
@@ -691,6 +730,7 @@ static struct tel_config *load(config_t *lc, int read_ok, const char *name, cons
     cfg->path = strdup(name);
     cfg->dir = strdup(dir);
     cfg->daemon.log_level = -1;
+    cfg->daemon.socket_mode = (mode_t)-1;
     if (!read_ok) {
         diag_add(diags, config_error_file(lc) ? config_error_file(lc) : name,
                  config_error_line(lc), NULL, "%s", config_error_text(lc));
@@ -786,6 +826,7 @@ void conf_free(struct tel_config *cfg)
         strv_free(&t->retry.non_retryable);
     }
     free(cfg->task_types);
+    strv_free(&cfg->files);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

@@ -92,6 +92,7 @@ struct config_task_type {
 
 struct tel_config {
     char *path;  /* absolute path of the file, or "(embedded)" */
+    struct strv files; /* every file read (@include too); origins point into it */
     char *dir;   /* base for relative paths */
     struct config_daemon daemon;
     struct config_role roles[ROLE_COUNT];

@@ -10,7 +10,9 @@ core_libtelcore_la_SOURCES = \
 	core/loop.c core/loop.h \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
-	core/statedir.c core/statedir.h
+	core/statedir.c core/statedir.h \
+	core/store.c core/store.h \
+	core/util.c core/util.h
 nodist_core_libtelcore_la_SOURCES = core/embedded_conf.c
 core_libtelcore_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) $(LMDB_CFLAGS) \
 	$(SECCOMP_CFLAGS) $(CAP_CFLAGS)

@@ -59,21 +59,29 @@ static bool valid_plugin_name(const char *s)
 
 /* The size of the ELF object behind a symbol, so that a bogus entry symbol (a function,
  * a 1-byte variable) is refused instead of read past its end. */
-static size_t symbol_size(const void *sym)
+static size_t symbol_size(const void *sym, bool *is_object)
 {
     Dl_info info;
     const ElfW(Sym) *elf = NULL;
+    *is_object = false;
     if (!dladdr1(sym, &info, (void **)&elf, RTLD_DL_SYMENT) || !elf)
         return 0;
-    return (elf->st_info & 0xf) == STT_OBJECT /* ST_TYPE, same in ELF32 and ELF64 */ ? (size_t)elf->st_size : 0;
+    *is_object = (elf->st_info & 0xf) == STT_OBJECT; /* ST_TYPE, same in ELF32 and ELF64 */
+    return (size_t)elf->st_size;
 }
 
 static int check_abi(struct plugin_instance *pi, const void *sym, char *err, size_t err_size)
 {
-    size_t avail = symbol_size(sym);
+    bool is_object;
+    size_t avail = symbol_size(sym, &is_object);
+    if (!is_object) {
+        snprintf(err, err_size, "%s: symbol %s is not a variable (a struct tel_plugin); is it "
+                 "a function?", pi->path, TEL_PLUGIN_SYMBOL);
+        return -EINVAL;
+    }
     if (avail < 3 * sizeof(uint32_t)) {
-        snprintf(err, err_size, "%s: symbol %s is not a struct tel_plugin (%zu bytes)",
-                 pi->path, TEL_PLUGIN_SYMBOL, avail);
+        snprintf(err, err_size, "%s: symbol %s is too small for a struct tel_plugin (%zu "
+                 "byte%s)", pi->path, TEL_PLUGIN_SYMBOL, avail, avail == 1 ? "" : "s");
         return -EINVAL;
     }
     const uint32_t *head = sym;
@@ -196,7 +204,7 @@ int registry_load(struct registry *reg, const struct tel_config *cfg,
     pi->dl = dlopen(pi->path, RTLD_NOW | RTLD_LOCAL);
     if (!pi->dl) {
         rc = -ENOEXEC;
-        snprintf(err, err_size, "cannot load plugin: %s", dlerror());
+        snprintf(err, err_size, "%s: cannot load plugin: %s", pi->path, dlerror());
         goto fail;
     }
     dlerror();

@@ -33,8 +33,8 @@ static void usage(FILE *out)
             "  -h, --help          print this help and exit\n");
 }
 
-/* Load the config (a file, or the embedded default) and build a runtime from it. */
-static struct runtime *load_runtime(const char *path, struct diag_list *diags)
+/* Load the config: a file, or the embedded default. */
+static struct tel_config *load_config(const char *path, struct diag_list *diags)
 {
     struct tel_config *cfg;
     if (path) {
@@ -49,11 +49,16 @@ static struct runtime *load_runtime(const char *path, struct diag_list *diags)
         cfg = conf_load_string(conf_embedded_default, "(embedded default config)", cwd, diags);
         free(cwd);
     }
-    if (!cfg)
-        return NULL;
-    if (!check_only)
+    if (cfg && !check_only)
         log_set_level(cfg->daemon.log_level);
-    return runtime_build(cfg, diags);
+    return cfg;
+}
+
+/* Load the config and build a runtime from it (plugins loaded, types prepared). */
+static struct runtime *load_runtime(const char *path, struct diag_list *diags)
+{
+    struct tel_config *cfg = load_config(path, diags);
+    return cfg ? runtime_build(cfg, diags) : NULL;
 }
 
 static int check_config(const char *path)
@@ -106,23 +111,25 @@ static void reload(const char *path, struct runtime **current)
 static int run_daemon(const char *path)
 {
     struct diag_list diags = { 0 };
-    struct runtime *rt = load_runtime(path, &diags);
+    struct tel_config *cfg = load_config(path, &diags);
+    /* Lock the state before any plugin code runs: a second teld must not run inits. */
+    char err[512];
+    struct statedir *sd = cfg ? statedir_open(cfg->daemon.state_dir, err, sizeof(err)) : NULL;
+    if (cfg && !sd) {
+        log_error("cannot start", "error", err);
+        conf_free(cfg);
+        return 1;
+    }
+    struct runtime *rt = cfg ? runtime_build(cfg, &diags) : NULL;
     if (!rt) {
         diag_log(&diags, "config error");
         log_error("cannot start: the configuration has problems",
                   "problems", log_fmt("%zu", diags.count));
         diag_clear(&diags);
+        statedir_close(sd);
         return 1;
     }
     diag_clear(&diags);
-
-    char err[512];
-    struct statedir *sd = statedir_open(rt->cfg->daemon.state_dir, err, sizeof(err));
-    if (!sd) {
-        log_error("cannot start", "error", err);
-        runtime_free(rt);
-        return 1;
-    }
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -63,6 +63,7 @@ check "the state dir is created, mode 0700" sh -c "[ \"\$(stat -c %a '$T/state')
 "$TELD" -c "$T/good.conf" >"$T/log2" 2>&1; rc=$?
 check "a second teld on the same state dir refuses to start" [ $rc -eq 1 ]
 check "and says which process holds it" contains "$T/log2" "another teld with pid $TELD_PID is already using the state directory $T/state"
+check "before any plugin code ran" sh -c "! grep -q 'plugin loaded' '$T/log2'"
 
 # SIGHUP with a bad config: keeps the old one
 cp "$T/good.conf" "$T/good.conf.orig"

@@ -58,6 +58,9 @@ static void test_full_config(void **state)
     assert_string_equal(cfg->daemon.metrics_textfile, expect);
     free(expect);
     assert_int_equal(cfg->daemon.socket_mode, 0600);
+    conf_free(cfg);
+    cfg = conf_load_file(path, &diags); /* reloading the same file gives the same */
+    assert_non_null(cfg);
     assert_int_equal(cfg->daemon.workers, 16);
     assert_int_equal(cfg->daemon.map_size_mb, 64);
     assert_int_equal(cfg->daemon.log_level, LOG_LEVEL_DEBUG);
@@ -146,6 +149,10 @@ static void test_defaults_and_environment(void **state)
     assert_string_equal(cfg->daemon.socket, "/run/tel/teld.sock");
     assert_string_equal(cfg->daemon.plugin_dir, "/x/plugins");
     conf_free(cfg);
+    /* "0" is a mode like any other, not "unset" */
+    cfg = load_text("daemon = { socket_mode = \"0\"; };", &diags);
+    assert_int_equal(cfg->daemon.socket_mode, 0);
+    conf_free(cfg);
     /* an explicit setting wins */
     cfg = load_text("daemon = { state_dir = \"/srv/s\"; socket = \"/srv/t.sock\"; };", &diags);
     assert_string_equal(cfg->daemon.state_dir, "/srv/s");
@@ -182,6 +189,7 @@ static const struct bad_case bad_cases[] = {
     { "daemon = { wrokers = 2; };", 1, "daemon.wrokers", "unknown setting (expected one of: socket, socket_mode" },
     { "daemon = { socket_mode = 660; };", 1, "daemon.socket_mode", "expected an octal mode as a string, like \"0660\"" },
     { "daemon = { socket_mode = \"0999\"; };", 1, "daemon.socket_mode", "expected an octal mode" },
+    { "daemon = { socket_group = \"no-such-group-tel\"; };", 1, "daemon.socket_group", "no such group: \"no-such-group-tel\"" },
     { "daemon = { log_level = \"loud\"; };", 1, "daemon.log_level", "expected one of \"error\", \"warn\", \"info\", \"debug\"" },
     { "daemon = { state_dir = \"\"; };", 1, "daemon.state_dir", "expected a non-empty string" },
     { "daemon = { state_dir = 5; };", 1, "daemon.state_dir", "expected a string, got an integer" },
@@ -284,6 +292,15 @@ static void test_include(void **state)
     assert_string_equal(diags.items[0].file, inc);
     assert_int_equal(diags.items[0].line, 2);
     assert_string_equal(diags.items[0].setting, "task_types.t.executor");
+    diag_clear(&diags);
+    /* origins of entries in an included file name that file (for later diagnostics) */
+    free(inc);
+    inc = test_write_file(dir, "types.conf", "task_types = (\n { name = \"t\"; executor = \"e\"; } );\n");
+    struct tel_config *cfg = conf_load_file(main_path, &diags);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->task_types[0].origin.file, inc);
+    assert_int_equal(cfg->task_types[0].origin.line, 2);
+    conf_free(cfg);
     diag_clear(&diags);
     free(inc);
     free(main_path);

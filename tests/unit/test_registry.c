@@ -92,8 +92,8 @@ static void test_newer_minor(void **state) { expect_refused("newer_minor", "buil
 static void test_small_size(void **state) { expect_refused("small_size", "struct tel_plugin size 16 is invalid"); }
 static void test_null_run(void **state) { expect_refused("null_run", "required callback executor.run is NULL"); }
 static void test_init_fails(void **state) { expect_refused("init_fails", "init failed: cannot reach the license server"); }
-static void test_tiny_symbol(void **state) { expect_refused("tiny_symbol", "is not a struct tel_plugin (1 bytes)"); }
-static void test_function_symbol(void **state) { expect_refused("function_symbol", "is not a struct tel_plugin"); }
+static void test_tiny_symbol(void **state) { expect_refused("tiny_symbol", "is too small for a struct tel_plugin (1 byte)"); }
+static void test_function_symbol(void **state) { expect_refused("function_symbol", "is not a variable (a struct tel_plugin); is it a function?"); }
 static void test_no_ops(void **state) { expect_refused("no_ops", "provides neither an executor nor a validator"); }
 
 static void test_undefined_reference(void **state)
