@@ -386,7 +386,7 @@ int store_events_since(struct store *s, uint64_t since, size_t max, store_event_
 
 int store_idem_get(struct store *s, const char *key, uint8_t id[16])
 {
-    struct store_val v;
+    struct store_val v = { 0 };
     int rc = get(s, DB_IDEM, key, strlen(key), &v);
     if (rc)
         return rc;
