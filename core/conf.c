@@ -413,6 +413,25 @@ static int parse_role(struct conf_ctx *ctx, const config_setting_t *s, const cha
 
 #define OFF(type, field) offsetof(type, field)
 
+#define RET(f) OFF(struct config_daemon, retention.f)
+static const struct conf_field retention_fields[] = {
+    { .name = "finished_tasks_s", .kind = CK_DOUBLE, .offset = RET(finished_tasks_s), .min = 0, .max = 86400.0 * 3650 },
+    { .name = "max_finished_tasks", .kind = CK_INT, .offset = RET(max_finished_tasks), .min = 0, .max = 1e12 },
+    { .name = "events_s", .kind = CK_DOUBLE, .offset = RET(events_s), .min = 0, .max = 86400.0 * 3650 },
+    { .name = "max_events", .kind = CK_INT, .offset = RET(max_events), .min = 0, .max = 1e12 },
+    { .name = "batch", .kind = CK_INT, .offset = RET(batch), .min = 1, .max = 1000000 },
+    FIELD_END,
+};
+
+#define API(f) OFF(struct config_daemon, api.f)
+static const struct conf_field api_fields[] = {
+    { .name = "max_request_kb", .kind = CK_INT, .offset = API(max_request_kb), .min = 1, .max = 1 << 20 },
+    { .name = "max_connections", .kind = CK_INT, .offset = API(max_connections), .min = 1, .max = 1 << 20 },
+    { .name = "idle_timeout_s", .kind = CK_DOUBLE, .offset = API(idle_timeout_s), .min = 0.001, .max = 86400 },
+    { .name = "max_output_kb", .kind = CK_INT, .offset = API(max_output_kb), .min = 4, .max = 1 << 22 },
+    FIELD_END,
+};
+
 static const struct conf_field daemon_fields[] = {
     { .name = "socket", .kind = CK_PATH, .offset = OFF(struct config_daemon, socket) },
     { .name = "socket_mode", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, socket_mode), .custom = parse_mode },
@@ -424,6 +443,9 @@ static const struct conf_field daemon_fields[] = {
     { .name = "log_level", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, log_level), .custom = parse_log_level },
     { .name = "metrics_textfile", .kind = CK_PATH, .offset = OFF(struct config_daemon, metrics_textfile) },
     { .name = "validator", .kind = CK_STRING, .offset = OFF(struct config_daemon, validator) },
+    { .name = "max_interruptions", .kind = CK_INT, .offset = OFF(struct config_daemon, max_interruptions), .min = 1, .max = 1000 },
+    { .name = "retention", .kind = CK_GROUP, .offset = 0, .sub = retention_fields },
+    { .name = "api", .kind = CK_GROUP, .offset = 0, .sub = api_fields },
     FIELD_END,
 };
 
@@ -462,10 +484,30 @@ static const struct conf_field timeout_fields[] = {
     FIELD_END,
 };
 
+#define RATE(f) OFF(struct config_task_type, rate_limit.f)
+static const struct conf_field rate_fields[] = {
+    { .name = "tasks", .kind = CK_INT, .offset = RATE(tasks), .min = 1, .max = 1e9 },
+    { .name = "interval_s", .kind = CK_DOUBLE, .offset = RATE(interval_s), .min = 0.001, .max = 86400.0 * 365 },
+    FIELD_END,
+};
+
+#define ROUTE(f) OFF(struct config_route, f)
+static const struct conf_field route_fields[] = {
+    { .name = "labels", .kind = CK_JSON, .offset = ROUTE(labels), .required = true },
+    { .name = "executor", .kind = CK_STRING, .offset = ROUTE(executor), .required = true },
+    { .name = "config", .kind = CK_JSON, .offset = ROUTE(config) },
+    FIELD_END,
+};
+
+static int parse_routes(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                        void *dst);
+
 #define TT(f) OFF(struct config_task_type, f)
 static const struct conf_field task_type_fields[] = {
     { .name = "name", .kind = CK_STRING, .offset = TT(name), .required = true },
-    { .name = "executor", .kind = CK_STRING, .offset = TT(executor), .required = true },
+    { .name = "executor", .kind = CK_STRING, .offset = TT(executor) },
+    { .name = "routes", .kind = CK_CUSTOM, .offset = 0, .custom = parse_routes },
+    { .name = "rate_limit", .kind = CK_GROUP, .offset = 0, .sub = rate_fields },
     { .name = "config", .kind = CK_JSON, .offset = TT(config) },
     { .name = "input_schema", .kind = CK_PATH, .offset = TT(input_schema) },
     { .name = "output_schema", .kind = CK_PATH, .offset = TT(output_schema) },
@@ -576,6 +618,45 @@ static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
     }
 }
 
+/* routes = ( { labels = { env = "gpu"; }; executor = "gpu"; config = { ... }; }, ... ); */
+static int parse_routes(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
+                        void *dst)
+{
+    struct config_task_type *t = dst;
+    if (!require_list(ctx, s, path, "( { labels = { env = \"gpu\"; }; executor = \"gpu\"; } )"))
+        return -1;
+    int n = config_setting_length(s);
+    t->routes = calloc((size_t)n + 1, sizeof(*t->routes));
+    if (!t->routes)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        char *rp;
+        if (asprintf(&rp, "%s.[%d]", path, i) < 0)
+            abort();
+        struct config_route *r = &t->routes[t->n_routes++];
+        r->line = (int)config_setting_source_line(e);
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+            problem(ctx, e, rp, "expected a group { labels = { ... }; executor = ...; }, got %s",
+                    type_name(e));
+        } else {
+            parse_group(ctx, e, rp, route_fields, r);
+            const char *key;
+            json_t *v;
+            json_object_foreach(r->labels, key, v) {
+                if (!json_is_string(v)) {
+                    char *lp = join_path(rp, "labels");
+                    problem(ctx, config_setting_get_member(e, "labels"), lp,
+                            "label \"%s\": expected a string value", key);
+                    free(lp);
+                }
+            }
+        }
+        free(rp);
+    }
+    return 0;
+}
+
 static void set_type_defaults(struct config_task_type *t)
 {
     t->retry.max_attempts = 3;
@@ -624,6 +705,14 @@ static void parse_task_types(struct conf_ctx *ctx, const config_setting_t *s)
             if (cfg->task_types[j].name && strcmp(cfg->task_types[j].name, t->name) == 0)
                 problem(ctx, e, path, "task type \"%s\" is already defined at line %d", t->name,
                         cfg->task_types[j].origin.line);
+        if (!config_setting_get_member(e, "executor") && !config_setting_get_member(e, "routes")) {
+            char *rp = join_path(path, "executor");
+            problem(ctx, e, rp, "required setting is missing (a type needs an executor, or "
+                                "routes)");
+            free(rp);
+        }
+        if (t->rate_limit.tasks > 0 && t->rate_limit.interval_s == 0)
+            t->rate_limit.interval_s = 1;
         if (t->retry.max_interval_s < t->retry.initial_interval_s) {
             char *rp = join_path(path, "retry.max_interval_s");
             problem(ctx, config_setting_get_member(e, "retry"), rp,
@@ -698,6 +787,26 @@ static void apply_defaults(struct tel_config *cfg)
         d->workers = 8;
     if (d->log_level < 0)
         d->log_level = LOG_LEVEL_INFO;
+    if (d->max_interruptions == 0)
+        d->max_interruptions = 3;
+    if (d->retention.finished_tasks_s == 0)
+        d->retention.finished_tasks_s = 7 * 86400.0;
+    if (d->retention.max_finished_tasks == 0)
+        d->retention.max_finished_tasks = 1000000;
+    if (d->retention.events_s == 0)
+        d->retention.events_s = 7 * 86400.0;
+    if (d->retention.max_events == 0)
+        d->retention.max_events = 10000000;
+    if (d->retention.batch == 0)
+        d->retention.batch = 1000;
+    if (d->api.max_request_kb == 0)
+        d->api.max_request_kb = 1024;
+    if (d->api.max_connections == 0)
+        d->api.max_connections = 1024;
+    if (d->api.idle_timeout_s == 0)
+        d->api.idle_timeout_s = 10;
+    if (d->api.max_output_kb == 0)
+        d->api.max_output_kb = 4096;
 }
 
 /* Checks across groups: names that refer to other entries. */
@@ -824,6 +933,12 @@ void conf_free(struct tel_config *cfg)
         free(t->output_schema);
         free(t->sandbox);
         strv_free(&t->retry.non_retryable);
+        for (size_t r = 0; r < t->n_routes; r++) {
+            json_decref(t->routes[r].labels);
+            free(t->routes[r].executor);
+            json_decref(t->routes[r].config);
+        }
+        free(t->routes);
     }
     free(cfg->task_types);
     strv_free(&cfg->files);

@@ -36,6 +36,21 @@ struct config_daemon {
     int log_level;           /* enum log_level */
     char *metrics_textfile;  /* NULL: off */
     char *validator;         /* plugin instance used for schemas; NULL: the only validator */
+    int64_t max_interruptions;  /* consecutive host crashes during a task's attempts before it
+                                   fails with host_crash (poison-task protection); default 3 */
+    struct {
+        double finished_tasks_s;    /* finished tasks older than this are pruned; default 7 d */
+        int64_t max_finished_tasks; /* and beyond this many; default 1,000,000 */
+        double events_s;            /* events older than this are pruned; default 7 d */
+        int64_t max_events;         /* and beyond this many; default 10,000,000 */
+        int64_t batch;              /* deletions per loop turn at most; default 1000 */
+    } retention;
+    struct {
+        int64_t max_request_kb;     /* default 1024 */
+        int64_t max_connections;    /* default 1024 */
+        double idle_timeout_s;      /* a partial request older than this closes; default 10 */
+        int64_t max_output_kb;      /* unsent output before reads pause; default 4096 */
+    } api;
 };
 
 enum config_role_kind { ROLE_ADMIN, ROLE_SUBMITTER, ROLE_OPERATOR, ROLE_VIEWER, ROLE_COUNT };
@@ -69,13 +84,21 @@ struct config_retry {
     struct strv non_retryable;  /* error codes never retried */
 };
 
+/* A routing rule: tasks whose labels include all of `labels` run on `executor`. */
+struct config_route {
+    json_t *labels;    /* object of string values; owned */
+    char *executor;
+    json_t *config;    /* executor config; NULL: the type's config; owned */
+    int line;
+};
+
 struct config_timeouts {
     double queue_s, run_s, total_s, heartbeat_s; /* 0 = none */
 };
 
 struct config_task_type {
     char *name;
-    char *executor;       /* plugin instance name */
+    char *executor;       /* plugin instance name; NULL when only routes decide */
     json_t *config;       /* executor config as JSON; owned */
     char *input_schema;   /* absolute path or NULL */
     char *output_schema;  /* absolute path or NULL */
@@ -85,6 +108,12 @@ struct config_task_type {
     int64_t priority;
     int64_t concurrency;  /* 0 = unlimited */
     bool idempotent;      /* default true */
+    struct config_route *routes; /* tried in order, before `executor` */
+    size_t n_routes;
+    struct {
+        int64_t tasks;        /* at most this many attempts start ... */
+        double interval_s;    /* ... per this interval; 0 tasks = no limit */
+    } rate_limit;
     struct config_origin origin;
     int executor_line;    /* line of the `executor` / `config` settings, for diagnostics */
     int config_line;

@@ -68,33 +68,64 @@ static void *compile_schema(struct plugin_instance *v, const struct config_task_
     return compiled;
 }
 
-static void prepare_type(struct runtime *rt, struct type_runtime *tr, struct diag_list *diags)
+/* Prepare one executor for a type: the default one or a route's. */
+static int prepare_executor(struct runtime *rt, const struct config_task_type *t,
+                            const char *executor, int name_line, const char *name_setting,
+                            json_t *config, int line, const char *setting,
+                            struct type_executor *out, struct diag_list *diags)
 {
-    const struct config_task_type *t = tr->conf;
     char msg[768];
-    struct plugin_instance *pi = registry_find(&rt->plugins, t->executor);
+    struct plugin_instance *pi = registry_find(&rt->plugins, executor);
     if (!pi || !pi->has_executor) {
         bool configured = false;
         for (size_t i = 0; i < rt->cfg->n_plugins; i++)
-            configured |= strcmp(rt->cfg->plugins[i].name, t->executor) == 0;
+            configured |= strcmp(rt->cfg->plugins[i].name, executor) == 0;
         snprintf(msg, sizeof(msg),
                  pi           ? "plugin \"%s\" is not an executor (it only validates)"
                  : configured ? "plugin \"%s\" did not load (see its error)"
                               : "no plugin named \"%s\" is configured (see `plugins`)",
-                 t->executor);
-        type_problem(diags, t, t->executor_line, "executor", msg);
-        return;
+                 executor);
+        type_problem(diags, t, name_line, name_setting, msg);
+        return -1;
     }
     char err[512] = "";
     void *state = NULL;
-    if (pi->executor.prepare_type(pi->state, t->name, t->config, &state, err, sizeof(err)) < 0) {
-        snprintf(msg, sizeof(msg), "executor \"%s\" refused the config: %s", t->executor,
+    if (pi->executor.prepare_type(pi->state, t->name, config, &state, err, sizeof(err)) < 0) {
+        snprintf(msg, sizeof(msg), "executor \"%s\" refused the config: %s", executor,
                  err[0] ? err : "(no reason given)");
-        type_problem(diags, t, t->config_line, "config", msg);
-        return;
+        type_problem(diags, t, line, setting, msg);
+        return -1;
     }
-    tr->executor = pi;
-    tr->type_state = state;
+    out->plugin = pi;
+    out->type_state = state;
+    return 0;
+}
+
+static void release_executor(struct type_executor *te)
+{
+    if (te->plugin && te->plugin->executor.release_type)
+        te->plugin->executor.release_type(te->plugin->state, te->type_state);
+    te->plugin = NULL;
+}
+
+static void prepare_type(struct runtime *rt, struct type_runtime *tr, struct diag_list *diags)
+{
+    const struct config_task_type *t = tr->conf;
+    if (t->executor)
+        prepare_executor(rt, t, t->executor, t->executor_line, "executor", t->config,
+                         t->config_line, "config", &tr->fallback, diags);
+    tr->routes = calloc(t->n_routes + 1, sizeof(*tr->routes));
+    if (!tr->routes)
+        abort();
+    for (size_t i = 0; i < t->n_routes; i++) {
+        const struct config_route *r = &t->routes[i];
+        char setting[48];
+        snprintf(setting, sizeof(setting), "routes.[%zu]", i);
+        if (prepare_executor(rt, t, r->executor, r->line, setting,
+                             r->config ? r->config : t->config, r->line, setting, &tr->routes[i],
+                             diags) == 0)
+            tr->routes[i].labels = r->labels;
+    }
 
     if (!t->input_schema && !t->output_schema)
         return;
@@ -118,6 +149,7 @@ struct runtime *runtime_build(struct tel_config *cfg, struct diag_list *diags)
     if (!rt)
         abort();
     rt->cfg = cfg;
+    rt->refs = 1;
     size_t before = diags->count;
     for (size_t i = 0; i < cfg->n_plugins; i++) {
         const struct config_plugin *cp = &cfg->plugins[i];
@@ -149,8 +181,10 @@ void runtime_free(struct runtime *rt)
         return;
     for (size_t i = 0; i < rt->n_types; i++) {
         struct type_runtime *tr = &rt->types[i];
-        if (tr->executor && tr->executor->executor.release_type)
-            tr->executor->executor.release_type(tr->executor->state, tr->type_state);
+        release_executor(&tr->fallback);
+        for (size_t r = 0; tr->routes && r < tr->conf->n_routes; r++)
+            release_executor(&tr->routes[r]);
+        free(tr->routes);
         if (tr->validator && tr->validator->validator.release) {
             if (tr->input_schema)
                 tr->validator->validator.release(tr->validator->state, tr->input_schema);
@@ -170,4 +204,36 @@ const struct type_runtime *runtime_find_type(const struct runtime *rt, const cha
         if (strcmp(rt->types[i].conf->name, name) == 0)
             return &rt->types[i];
     return NULL;
+}
+
+struct runtime *runtime_ref(struct runtime *rt)
+{
+    rt->refs++;
+    return rt;
+}
+
+void runtime_unref(struct runtime *rt)
+{
+    if (rt && --rt->refs == 0)
+        runtime_free(rt);
+}
+
+static bool labels_match(const json_t *want, json_t *labels)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)want, key, value) {
+        json_t *have = json_object_get(labels, key);
+        if (!have || !json_equal(have, value))
+            return false;
+    }
+    return true;
+}
+
+const struct type_executor *runtime_route(const struct type_runtime *tr, json_t *labels)
+{
+    for (size_t i = 0; i < tr->conf->n_routes; i++)
+        if (tr->routes[i].plugin && labels_match(tr->routes[i].labels, labels))
+            return &tr->routes[i];
+    return tr->fallback.plugin ? &tr->fallback : NULL;
 }

@@ -8,15 +8,23 @@
 #include "diag.h"
 #include "registry.h"
 
+/* An executor prepared for a task type: the default one or a route's. */
+struct type_executor {
+    struct plugin_instance *plugin;      /* borrowed from runtime.plugins */
+    void *type_state;                    /* from the executor's prepare_type */
+    const json_t *labels;                /* a route's labels; NULL for the default */
+};
+
 struct type_runtime {
     const struct config_task_type *conf; /* borrowed from runtime.cfg */
-    struct plugin_instance *executor;    /* borrowed from runtime.plugins */
-    void *type_state;                    /* from the executor's prepare_type */
+    struct type_executor *routes;        /* one per conf->routes, tried in order */
+    struct type_executor fallback;       /* conf->executor; plugin NULL when absent */
     struct plugin_instance *validator;   /* NULL when the type has no schemas */
     void *input_schema, *output_schema;  /* compiled by the validator, or NULL */
 };
 
 struct runtime {
+    unsigned refs;                       /* loop thread only */
     struct tel_config *cfg;              /* owned */
     struct registry plugins;
     struct type_runtime *types;          /* one per cfg->task_types */
@@ -27,6 +35,14 @@ struct runtime {
  * failure).  Returns NULL with diagnostics when any plugin or task type is bad. */
 struct runtime *runtime_build(struct tel_config *cfg, struct diag_list *diags);
 void runtime_free(struct runtime *rt);
+/* Attempts in flight hold the generation they started in, so a reload never unloads a
+ * plugin under a running attempt.  runtime_build returns a generation with one ref. */
+struct runtime *runtime_ref(struct runtime *rt);
+void runtime_unref(struct runtime *rt);
+
+/* The executor for a task with these labels (a JSON object): the first route whose
+ * labels all match, else the type's executor.  NULL when nothing can run it. */
+const struct type_executor *runtime_route(const struct type_runtime *tr, json_t *labels);
 
 const struct type_runtime *runtime_find_type(const struct runtime *rt, const char *name);
 
