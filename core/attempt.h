@@ -19,7 +19,7 @@ struct tel_attempt {
     json_t *labels;         /* borrowed from the task */
     int64_t deadline_ms;    /* CLOCK_MONOTONIC ms; 0 = none */
     atomic_bool cancelled;
-    int cancel_fd;          /* eventfd, readable once cancelled; -1 when absent */
+    atomic_int cancel_fd;   /* eventfd, readable once cancelled; made on first request */
     const char *sandbox;    /* profile name, or NULL for "default" */
 
     /* reported by the executor */
@@ -34,8 +34,12 @@ struct tel_attempt {
 /* Prepare an attempt; token from task_id and number.  cancel_fd may be -1. */
 void attempt_init(struct tel_attempt *a, const char *task_id, const char *type, uint32_t number,
                   json_t *input, json_t *labels, int64_t deadline_ms, int cancel_fd);
-/* Mark cancelled and wake pollers of the cancel fd. */
+/* Mark cancelled and wake pollers of the cancel fd.  Any thread. */
 void attempt_cancel(struct tel_attempt *a);
+/* The cancel eventfd, made on first use (most executors never ask).  Any thread. */
+int attempt_cancel_fd(struct tel_attempt *a);
+/* Close the cancel fd (when no thread uses the attempt any more). */
+void attempt_release(struct tel_attempt *a);
 /* Free what the executor reported. */
 void attempt_clear(struct tel_attempt *a);
 

@@ -38,7 +38,10 @@ static const char *host_token(const struct tel_attempt *a) { return a->token; }
 static json_t *host_input(const struct tel_attempt *a) { return a->input; }
 static json_t *host_labels(const struct tel_attempt *a) { return a->labels; }
 static bool host_cancelled(const struct tel_attempt *a) { return atomic_load(&a->cancelled); }
-static int host_cancel_fd(const struct tel_attempt *a) { return a->cancel_fd; }
+static int host_cancel_fd(const struct tel_attempt *a)
+{
+    return attempt_cancel_fd((struct tel_attempt *)a);
+}
 
 static int64_t host_remaining_ms(const struct tel_attempt *a)
 {

@@ -6,13 +6,18 @@ core_libtelcore_la_SOURCES = \
 	core/conf_json.c core/conf_json.h \
 	core/diag.c core/diag.h \
 	core/host.c core/host.h \
+	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \
 	core/loop.c core/loop.h \
+	core/recover.c \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
+	core/sched.c \
 	core/statedir.c core/statedir.h \
 	core/store.c core/store.h \
-	core/util.c core/util.h
+	core/task.c core/task.h \
+	core/util.c core/util.h \
+	core/workers.c core/workers.h
 nodist_core_libtelcore_la_SOURCES = core/embedded_conf.c
 core_libtelcore_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) $(LMDB_CFLAGS) \
 	$(SECCOMP_CFLAGS) $(CAP_CFLAGS)

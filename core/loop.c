@@ -203,34 +203,48 @@ static void run_timers(struct loop *l)
     }
 }
 
+/* One turn: wait for events (at most max_wait_ms, -1 = until the next timer), handle
+ * them, the due timers, and the end-of-turn hooks. */
+static int turn(struct loop *l, int max_wait_ms)
+{
+    int timeout = max_wait_ms;
+    if (l->woken) {
+        timeout = 0;
+    } else if (l->heap_len > 0) {
+        int64_t wait = l->heap[0]->due_ms - loop_now_ms();
+        wait = wait < 0 ? 0 : wait > 60000 ? 60000 : wait;
+        if (timeout < 0 || wait < timeout)
+            timeout = (int)wait;
+    }
+    l->woken = false;
+    struct epoll_event events[64];
+    int n = epoll_wait(l->epfd, events, 64, timeout);
+    if (n < 0) {
+        if (errno != EINTR)
+            return -errno;
+        n = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        struct loop_watch *w = events[i].data.ptr;
+        if (!w->removed)
+            w->fn(w->arg, w->fd, events[i].events);
+    }
+    run_timers(l);
+    for (size_t i = 0; i < l->n_hooks; i++)
+        l->hooks[i].fn(l->hooks[i].arg);
+    free_dead(l);
+    return 0;
+}
+
+int loop_run_once(struct loop *l, int max_wait_ms) { return turn(l, max_wait_ms); }
+
 int loop_run(struct loop *l)
 {
     l->running = true;
     while (l->running) {
-        int timeout = -1;
-        if (l->woken) {
-            timeout = 0;
-        } else if (l->heap_len > 0) {
-            int64_t wait = l->heap[0]->due_ms - loop_now_ms();
-            timeout = wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
-        }
-        l->woken = false;
-        struct epoll_event events[64];
-        int n = epoll_wait(l->epfd, events, 64, timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        for (int i = 0; i < n; i++) {
-            struct loop_watch *w = events[i].data.ptr;
-            if (!w->removed)
-                w->fn(w->arg, w->fd, events[i].events);
-        }
-        run_timers(l);
-        for (size_t i = 0; i < l->n_hooks; i++)
-            l->hooks[i].fn(l->hooks[i].arg);
-        free_dead(l);
+        int rc = turn(l, -1);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

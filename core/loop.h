@@ -46,6 +46,9 @@ int loop_on_turn_end(struct loop *l, loop_fn fn, void *arg);
 /* Ask for another turn right away (work was left for the next turn). */
 void loop_wake(struct loop *l);
 
+/* One turn, waiting at most max_wait_ms for something to happen (tests, draining). */
+int loop_run_once(struct loop *l, int max_wait_ms);
+
 /* Run until loop_stop.  Returns 0, or -errno when epoll fails. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

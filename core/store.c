@@ -320,6 +320,34 @@ int store_task_delete(struct store *s, const uint8_t id[16])
     return rc;
 }
 
+int store_task_next(struct store *s, const uint8_t after[16], uint8_t next[16],
+                    struct store_val *out)
+{
+    MDB_txn *txn = read_txn(s);
+    if (!txn)
+        return -EIO;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_TASKS], &cur);
+    if (rc)
+        return map_err(s, rc, "cursor");
+    uint8_t from[16];
+    memcpy(from, after, 16);
+    MDB_val key = { 16, from }, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    if (rc == 0 && key.mv_size == 16 && memcmp(key.mv_data, after, 16) == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    if (rc == 0 && key.mv_size == 16) {
+        if (next)
+            memcpy(next, key.mv_data, 16);
+        if (out) {
+            out->data = val.mv_data;
+            out->len = val.mv_size;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 ? 0 : map_err(s, rc, "next task");
+}
+
 int store_input_put(struct store *s, const uint8_t id[16], const char *json, size_t len)
 {
     return put(s, DB_INPUTS, id, 16, json, len, "put input");

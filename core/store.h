@@ -58,6 +58,10 @@ void store_read_end(struct store *s);
 int store_task_put(struct store *s, const uint8_t id[16], const char *json, size_t len);
 int store_task_get(struct store *s, const uint8_t id[16], struct store_val *out); /* -ENOENT */
 int store_task_delete(struct store *s, const uint8_t id[16]); /* with input and output */
+/* The first task whose id sorts after `after`: its id into next (may be NULL) and its
+ * record into out (may be NULL).  0, or -ENOENT at the end. */
+int store_task_next(struct store *s, const uint8_t after[16], uint8_t next[16],
+                    struct store_val *out);
 int store_input_put(struct store *s, const uint8_t id[16], const char *json, size_t len);
 int store_input_get(struct store *s, const uint8_t id[16], struct store_val *out);
 int store_output_put(struct store *s, const uint8_t id[16], const char *json, size_t len);

@@ -1,10 +1,11 @@
 # Unit tests: one cmocka program per core module.
 if HAVE_CMOCKA
-UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry
+UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry \
+	tests/unit/test_lifecycle
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
-UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) $(LMDB_CFLAGS)
 UNIT_LDADD = $(CORE_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_conf_SOURCES = tests/unit/test_conf.c tests/unit/testutil.h
 tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
@@ -15,3 +16,6 @@ tests_unit_test_log_LDADD = $(UNIT_LDADD)
 tests_unit_test_registry_SOURCES = tests/unit/test_registry.c tests/unit/testutil.h
 tests_unit_test_registry_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_registry_LDADD = $(UNIT_LDADD)
+tests_unit_test_lifecycle_SOURCES = tests/unit/test_lifecycle.c tests/unit/testutil.h
+tests_unit_test_lifecycle_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_lifecycle_LDADD = $(UNIT_LDADD) $(LMDB_LIBS)

@@ -1,0 +1,69 @@
+/* Shared between lifecycle.c (transitions and the API), sched.c (queues, dispatch,
+ * timers) and recover.c (start-up). */
+#ifndef TEL_LIFECYCLE_INTERNAL_H
+#define TEL_LIFECYCLE_INTERNAL_H
+
+#include "lifecycle.h"
+#include "task.h"
+#include "workers.h"
+
+/* Pending tasks of one type: a heap by (priority desc, order asc), plus its limits. */
+struct type_queue {
+    char *name;
+    struct task **heap;
+    size_t len, cap;
+    unsigned running;          /* attempts in flight (not abandoned) */
+    double tokens;             /* rate limit bucket */
+    int64_t tokens_ms;         /* when tokens was last refilled (monotonic) */
+    struct type_queue *next;
+};
+
+struct lifecycle {
+    struct loop *loop;
+    struct store *store;
+    struct runtime *gen;
+    struct workers *workers;
+    struct task_table tasks;     /* active tasks */
+    struct type_queue *queues;
+    struct run *to_hand;         /* runs started this turn, handed to workers after commit */
+    struct run *retry_done;      /* completions that could not be stored yet */
+    struct loop_timer retry_done_timer, rate_timer, prune_timer;
+    uint64_t turn_first_seq;     /* first event seq of the open turn, 0 when none */
+    lc_commit_fn on_commit;
+    void *on_commit_arg;
+    bool stopping;
+    bool storage_low;            /* usage above the submit threshold */
+    int64_t usage_checked_ms;
+    struct {
+        uint64_t submitted, started, succeeded, failed, cancelled, timed_out, retried, late,
+            interrupted, commits_failed, batches, batch_tasks;
+    } stats;
+};
+
+/* lifecycle.c */
+const struct type_runtime *lc_type(struct lifecycle *lc, const char *name);
+int lc_persist(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra);
+void lc_finish(struct lifecycle *lc, struct task *t, enum task_state state, const char *code,
+               const char *message);
+void lc_after_failure(struct lifecycle *lc, struct task *t, const struct type_runtime *tr,
+                      const char *code, const char *message, bool retryable, bool timed_out,
+                      int64_t retry_after_ms);
+int64_t lc_now(void);
+/* Record a successful attempt with output (borrowed): validate, store (inside an op). */
+int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output);
+/* Put a task back as the store has it, after a write that failed. */
+void lc_reload(struct lifecycle *lc, struct task *t);
+/* Drop a finished task from memory (its final state is stored). */
+void lc_forget(struct lifecycle *lc, struct task *t);
+
+/* sched.c */
+struct type_queue *sched_queue(struct lifecycle *lc, const char *type);
+void sched_enqueue(struct lifecycle *lc, struct task *t);
+void sched_dequeue(struct lifecycle *lc, struct task *t);
+void sched_dispatch(struct lifecycle *lc);
+void sched_arm(struct lifecycle *lc, struct task *t);
+void sched_on_run_done(void *arg, struct run *r);
+void sched_abandon(struct lifecycle *lc, struct task *t);
+void sched_free_queues(struct lifecycle *lc);
+
+#endif
