@@ -1,10 +1,13 @@
 # The core: a convenience library shared by teld and the unit tests.
 noinst_LTLIBRARIES += core/libtelcore.la
 core_libtelcore_la_SOURCES = \
+	core/api.c core/api.h \
 	core/attempt.c core/attempt.h \
+	core/auth.c core/auth.h \
 	core/conf.c core/conf.h \
 	core/conf_json.c core/conf_json.h \
 	core/diag.c core/diag.h \
+	core/events.c core/events.h \
 	core/host.c core/host.h \
 	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \

@@ -6,6 +6,10 @@
 #include "log.h"
 #include "runtime.h"
 #include "statedir.h"
+#include "api.h"
+#include "lifecycle.h"
+#include "loop.h"
+#include "store.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -84,53 +88,106 @@ static int check_config(const char *path)
     return status;
 }
 
-/* SIGHUP: build a new generation; keep the old one when the new one is bad. */
-static void reload(const char *path, struct runtime **current)
+/* The running daemon's parts. */
+struct daemon {
+    const char *config_path;
+    struct runtime *rt;       /* the current generation (one reference) */
+    struct statedir *sd;
+    struct store *store;
+    struct loop *loop;
+    struct lifecycle *lc;
+    struct api *api;
+    int signal_fd;
+    struct loop_watch *signal_watch;
+    int status;
+};
+
+/* Build a new generation and switch to it; keep the old one when the new one is bad. */
+static int reload(void *arg, char *err, size_t err_size)
 {
+    struct daemon *d = arg;
     struct diag_list diags = { 0 };
     enum log_level old_level = log_get_level();
-    log_info("reloading configuration", "file", path ? path : "(embedded)");
-    struct runtime *next = load_runtime(path, &diags);
+    log_info("reloading configuration", "file", d->config_path ? d->config_path : "(embedded)");
+    struct runtime *next = load_runtime(d->config_path, &diags);
     if (!next) {
         log_set_level(old_level);
         diag_log(&diags, "config error");
         log_error("reload failed: keeping the current configuration",
                   "problems", log_fmt("%zu", diags.count));
-    } else {
-        if ((*current)->cfg->daemon.state_dir &&
-            strcmp(next->cfg->daemon.state_dir, (*current)->cfg->daemon.state_dir) != 0)
-            log_warn("daemon.state_dir changed: takes effect at the next restart");
-        runtime_free(*current);
-        *current = next;
-        log_info("configuration reloaded", "plugins", log_fmt("%zu", next->plugins.count),
-                 "task_types", log_fmt("%zu", next->n_types));
+        if (diags.count) {
+            char *first = diag_format(&diags.items[0]);
+            snprintf(err, err_size, "%s%s", first ? first : "?",
+                     diags.count > 1 ? " (and more: see the log)" : "");
+            free(first);
+        }
+        diag_clear(&diags);
+        return -EINVAL;
     }
     diag_clear(&diags);
+    const struct config_daemon *was = &d->rt->cfg->daemon, *now = &next->cfg->daemon;
+    if (strcmp(now->state_dir, was->state_dir) != 0 || strcmp(now->socket, was->socket) != 0 ||
+        now->map_size_mb != was->map_size_mb)
+        log_warn("daemon.state_dir, daemon.socket and daemon.map_size_mb take effect at the "
+                 "next restart");
+    lc_set_runtime(d->lc, next);
+    api_set_runtime(d->api, next);
+    runtime_unref(d->rt);
+    d->rt = next;
+    log_info("configuration reloaded", "plugins", log_fmt("%zu", next->plugins.count),
+             "task_types", log_fmt("%zu", next->n_types));
+    return 0;
 }
 
-static int run_daemon(const char *path)
+static void on_signal(void *arg, int fd, uint32_t events)
 {
-    struct diag_list diags = { 0 };
-    struct tel_config *cfg = load_config(path, &diags);
-    /* Lock the state before any plugin code runs: a second teld must not run inits. */
-    char err[512];
-    struct statedir *sd = cfg ? statedir_open(cfg->daemon.state_dir, err, sizeof(err)) : NULL;
-    if (cfg && !sd) {
-        log_error("cannot start", "error", err);
-        conf_free(cfg);
-        return 1;
+    struct daemon *d = arg;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            char err[512];
+            reload(d, err, sizeof(err));
+        } else {
+            log_info("shutting down", "signal", strsignal((int)si.ssi_signo));
+            loop_stop(d->loop);
+        }
     }
-    struct runtime *rt = cfg ? runtime_build(cfg, &diags) : NULL;
-    if (!rt) {
-        diag_log(&diags, "config error");
-        log_error("cannot start: the configuration has problems",
-                  "problems", log_fmt("%zu", diags.count));
-        diag_clear(&diags);
-        statedir_close(sd);
-        return 1;
-    }
-    diag_clear(&diags);
+}
 
+static void flush_replies(void *arg)
+{
+    struct daemon *d = arg;
+    if (d->api)
+        api_flush(d->api);
+}
+
+static int start(struct daemon *d)
+{
+    char err[512];
+    const struct config_daemon *cfg = &d->rt->cfg->daemon;
+    int rc = store_open(cfg->state_dir, (uint64_t)cfg->map_size_mb << 20, &d->store, err,
+                        sizeof(err));
+    if (rc < 0) {
+        log_error("cannot start", "error", err);
+        return -1;
+    }
+    d->loop = loop_new();
+    if (!d->loop)
+        return -1;
+    /* the lifecycle's end-of-turn hook (commit) runs before the one that writes replies */
+    d->lc = lc_new(d->loop, d->store, d->rt);
+    if (!d->lc || loop_on_turn_end(d->loop, flush_replies, d) < 0) {
+        log_error("cannot start", "error", "cannot set up the lifecycle");
+        return -1;
+    }
+    if (lc_recover(d->lc, err, sizeof(err)) < 0) {
+        log_error("cannot start: recovery failed", "error", err);
+        return -1;
+    }
+    if (api_open(d->loop, d->lc, d->store, d->rt, reload, d, &d->api, err, sizeof(err)) < 0) {
+        log_error("cannot start", "error", err);
+        return -1;
+    }
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -138,49 +195,71 @@ static int run_daemon(const char *path)
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = sfd };
-    if (sfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0) {
-        log_error("cannot start", "error", log_fmt("signalfd/epoll: %s", strerror(errno)));
-        statedir_close(sd);
-        runtime_free(rt);
+    d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (d->signal_fd < 0 ||
+        !(d->signal_watch = loop_watch_fd(d->loop, d->signal_fd, EPOLLIN, on_signal, d))) {
+        log_error("cannot start", "error", log_fmt("signalfd: %s", strerror(errno)));
+        return -1;
+    }
+    return 0;
+}
+
+static void stop(struct daemon *d)
+{
+    if (d->lc)
+        lc_shutdown(d->lc, 10000);
+    api_close(d->api);
+    lc_free(d->lc);
+    if (d->signal_watch)
+        loop_watch_remove(d->signal_watch);
+    if (d->signal_fd > 0)
+        close(d->signal_fd);
+    loop_free(d->loop);
+    store_close(d->store);
+    runtime_unref(d->rt);
+    statedir_close(d->sd);
+}
+
+static int run_daemon(const char *path)
+{
+    struct daemon d = { .config_path = path, .signal_fd = -1 };
+    struct diag_list diags = { 0 };
+    struct tel_config *cfg = load_config(path, &diags);
+    /* Lock the state before any plugin code runs: a second teld must not run inits. */
+    char err[512];
+    d.sd = cfg ? statedir_open(cfg->daemon.state_dir, err, sizeof(err)) : NULL;
+    if (cfg && !d.sd) {
+        log_error("cannot start", "error", err);
+        conf_free(cfg);
         return 1;
     }
-
-    log_info("teld started", "version", PACKAGE_VERSION, "pid", log_fmt("%d", (int)getpid()),
-             "config", rt->cfg->path, "state_dir", rt->cfg->daemon.state_dir,
-             "plugins", log_fmt("%zu", rt->plugins.count),
-             "task_types", log_fmt("%zu", rt->n_types));
-
-    int status = 0;
-    for (bool running = true; running;) {
-        struct epoll_event events[8];
-        int n = epoll_wait(ep, events, 8, -1);
-        if (n < 0 && errno != EINTR) {
-            log_error("epoll_wait failed", "error", strerror(errno));
-            status = 1;
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            struct signalfd_siginfo si;
-            while (read(events[i].data.fd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGHUP) {
-                    reload(path, &rt);
-                } else {
-                    log_info("shutting down", "signal", strsignal((int)si.ssi_signo));
-                    running = false;
-                }
-            }
-        }
+    d.rt = cfg ? runtime_build(cfg, &diags) : NULL;
+    if (!d.rt) {
+        diag_log(&diags, "config error");
+        log_error("cannot start: the configuration has problems",
+                  "problems", log_fmt("%zu", diags.count));
+        diag_clear(&diags);
+        statedir_close(d.sd);
+        return 1;
     }
-
-    close(ep);
-    close(sfd);
-    runtime_free(rt);
-    statedir_close(sd);
+    diag_clear(&diags);
+    if (start(&d) < 0) {
+        stop(&d);
+        return 1;
+    }
+    log_info("teld started", "version", PACKAGE_VERSION, "pid", log_fmt("%d", (int)getpid()),
+             "config", d.rt->cfg->path, "state_dir", d.rt->cfg->daemon.state_dir,
+             "socket", d.rt->cfg->daemon.socket, "plugins", log_fmt("%zu", d.rt->plugins.count),
+             "task_types", log_fmt("%zu", d.rt->n_types),
+             "workers", log_fmt("%lld", (long long)d.rt->cfg->daemon.workers));
+    int rc = loop_run(d.loop);
+    if (rc < 0) {
+        log_error("event loop failed", "error", strerror(-rc));
+        d.status = 1;
+    }
+    stop(&d);
     log_info("teld stopped");
-    return status;
+    return d.status;
 }
 
 int main(int argc, char **argv)

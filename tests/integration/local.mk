@@ -1,5 +1,5 @@
 # Integration tests: shell scripts that drive real teld processes.
 INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbols.sh \
-	tests/integration/hello_plugin.sh
+	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py
 TESTS += $(INTEGRATION_TESTS)
-EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py

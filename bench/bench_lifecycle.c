@@ -1,0 +1,444 @@
+/* bench_lifecycle: durable no-op tasks through a real teld.
+ *
+ *   bench_lifecycle TELD NOOP_PLUGIN [tasks] [runs] [clients] [window]
+ *   bench_lifecycle --restart TELD NOOP_PLUGIN [finished_tasks]
+ *
+ * Throughput: start teld (noop executor, every transition committed), let `clients`
+ * connections pipeline task.submit with `window` requests in flight each, and time from
+ * the first submit until the last task has succeeded (counted from events.subscribe).
+ * Prints the median over runs, the commits (= fdatasync groups) per task and the average
+ * dispatch batch, and — measured in the same run as the baseline — the cost of one
+ * write+fdatasync on the same disk.
+ *
+ * --restart: fill a store with N finished tasks, restart teld, and measure the time until
+ * it answers task.get, and its anonymous RSS (not the LMDB mapping). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(1);
+}
+
+struct conn {
+    int fd;
+    char *buf;
+    size_t len, cap;
+};
+
+static int conn_open(const char *path, double wait_s)
+{
+    double until = now_s() + wait_s;
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return fd;
+        close(fd);
+        if (now_s() > until)
+            return -1;
+        usleep(5000);
+    }
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            die("write");
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Read whatever is available; call fn for each complete line. Returns lines handled. */
+static int read_lines(struct conn *c, void (*fn)(void *, json_t *), void *arg)
+{
+    if (c->cap - c->len < 65536) {
+        c->cap = c->cap ? c->cap * 2 : 1 << 20;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+    if (n <= 0)
+        return n == 0 ? -1 : 0;
+    c->len += (size_t)n;
+    int lines = 0;
+    char *start = c->buf, *nl;
+    while ((nl = memchr(start, '\n', (size_t)(c->buf + c->len - start)))) {
+        json_t *msg = json_loadb(start, (size_t)(nl - start), 0, NULL);
+        if (msg) {
+            fn(arg, msg);
+            json_decref(msg);
+        }
+        lines++;
+        start = nl + 1;
+    }
+    memmove(c->buf, start, (size_t)(c->buf + c->len - start));
+    c->len = (size_t)(c->buf + c->len - start);
+    return lines;
+}
+
+static json_t *call(const char *sock, const char *method, json_t *params)
+{
+    int fd = conn_open(sock, 10);
+    if (fd < 0)
+        return NULL;
+    json_t *req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
+                            "params", params ? params : json_object());
+    char *text = json_dumps(req, JSON_COMPACT);
+    send_all(fd, text, strlen(text));
+    send_all(fd, "\n", 1);
+    free(text);
+    json_decref(req);
+    char buf[1 << 16];
+    size_t len = 0;
+    json_t *reply = NULL;
+    while (len < sizeof(buf) - 1) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf, '\n', len)) {
+            reply = json_loadb(buf, (size_t)((char *)memchr(buf, '\n', len) - buf), 0, NULL);
+            break;
+        }
+    }
+    close(fd);
+    json_t *result = json_incref(json_object_get(reply, "result"));
+    json_decref(reply);
+    return result;
+}
+
+static pid_t start_teld(const char *teld, const char *dir, const char *plugin, int workers)
+{
+    char conf[4096], path[4200];
+    snprintf(path, sizeof(path), "%s/teld.conf", dir);
+    snprintf(conf, sizeof(conf),
+             "daemon = { state_dir = \"state\"; workers = %d; map_size_mb = 8192;\n"
+             "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; }; };\n"
+             "plugins = ( { name = \"noop\"; path = \"%s\"; } );\n"
+             "task_types = ( { name = \"noop\"; executor = \"noop\"; } );\n",
+             workers, plugin);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die("config");
+    fputs(conf, f);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char log[4200];
+        snprintf(log, sizeof(log), "%s/teld.log", dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        execl(teld, "teld", "-c", path, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_teld(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* ---- throughput ---- */
+
+struct counter {
+    long succeeded;
+    long replies;
+    long errors;
+};
+
+static void count_event(void *arg, json_t *msg)
+{
+    struct counter *c = arg;
+    const char *m = json_string_value(json_object_get(msg, "method"));
+    if (m && strcmp(m, "event") == 0) {
+        const char *state = json_string_value(json_object_get(json_object_get(msg, "params"), "state"));
+        const char *kind = json_string_value(json_object_get(json_object_get(msg, "params"), "kind"));
+        if (state && kind && strcmp(kind, "succeeded") == 0)
+            c->succeeded++;
+    } else if (json_object_get(msg, "error")) {
+        c->errors++;
+    } else if (json_object_get(msg, "id")) {
+        c->replies++;
+    }
+}
+
+static double throughput_run(const char *teld, const char *plugin, long tasks, int clients,
+                             int window, double *commits_per_task, double *batch)
+{
+    char dir[] = "/tmp/tel-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    pid_t pid = start_teld(teld, dir, plugin, 2);
+    char sock[4200];
+    snprintf(sock, sizeof(sock), "%s/state/teld.sock", dir);
+    struct conn sub = { .fd = conn_open(sock, 10) };
+    if (sub.fd < 0)
+        die("connect");
+    const char *s = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"events.subscribe\"}\n";
+    send_all(sub.fd, s, strlen(s));
+    json_t *st0 = call(sock, "server.status", NULL);
+    long commits0 = json_integer_value(json_object_get(json_object_get(st0, "store"), "commits"));
+    json_decref(st0);
+
+    struct conn *cs = calloc((size_t)clients, sizeof(*cs));
+    struct counter *cnt = calloc((size_t)clients, sizeof(*cnt));
+    long *sent = calloc((size_t)clients, sizeof(long));
+    for (int i = 0; i < clients; i++)
+        if ((cs[i].fd = conn_open(sock, 10)) < 0)
+            die("connect");
+    const char *req_fmt = "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"task.submit\","
+                          "\"params\":{\"type\":\"noop\",\"input\":{\"n\":%ld}}}\n";
+    long per_client = tasks / clients;
+    struct counter events = { 0 };
+    double t0 = now_s();
+    long done_clients = 0;
+    while (events.succeeded < per_client * clients) {
+        for (int i = 0; i < clients; i++) {
+            /* keep `window` submits in flight on each connection */
+            char batch_buf[1 << 16];
+            size_t blen = 0;
+            while (sent[i] < per_client && sent[i] - cnt[i].replies - cnt[i].errors < window &&
+                   blen < sizeof(batch_buf) - 200) {
+                blen += (size_t)snprintf(batch_buf + blen, sizeof(batch_buf) - blen, req_fmt,
+                                         sent[i], sent[i]);
+                sent[i]++;
+            }
+            if (blen)
+                send_all(cs[i].fd, batch_buf, blen);
+        }
+        struct pollfd pfd[65];
+        for (int i = 0; i < clients; i++)
+            pfd[i] = (struct pollfd){ .fd = cs[i].fd, .events = POLLIN };
+        pfd[clients] = (struct pollfd){ .fd = sub.fd, .events = POLLIN };
+        if (poll(pfd, (nfds_t)clients + 1, 5000) <= 0) {
+            fprintf(stderr, "stalled: %ld of %ld succeeded\n", events.succeeded, tasks);
+            break;
+        }
+        for (int i = 0; i < clients; i++)
+            if (pfd[i].revents)
+                read_lines(&cs[i], count_event, &cnt[i]);
+        if (pfd[clients].revents)
+            read_lines(&sub, count_event, &events);
+    }
+    double elapsed = now_s() - t0;
+    long errors = 0;
+    for (int i = 0; i < clients; i++)
+        errors += cnt[i].errors;
+    (void)done_clients;
+    json_t *st = call(sock, "server.status", NULL);
+    long commits = json_integer_value(json_object_get(json_object_get(st, "store"), "commits")) - commits0;
+    long batches = json_integer_value(json_object_get(json_object_get(st, "store"), "dispatch_batches"));
+    json_decref(st);
+    *commits_per_task = (double)commits / (double)(per_client * clients);
+    *batch = batches ? (double)(per_client * clients) / (double)batches : 0;
+    if (errors)
+        fprintf(stderr, "%ld submit errors\n", errors);
+    for (int i = 0; i < clients; i++) {
+        close(cs[i].fd);
+        free(cs[i].buf);
+    }
+    close(sub.fd);
+    free(sub.buf);
+    free(cs);
+    free(cnt);
+    free(sent);
+    stop_teld(pid);
+    char cmd[4300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    return (double)(per_client * clients) / elapsed;
+}
+
+/* The baseline: one 4 KiB write + fdatasync on the same filesystem. */
+static double fdatasync_us(void)
+{
+    char path[] = "/tmp/tel-bench-sync-XXXXXX";
+    int fd = mkstemp(path);
+    char block[4096] = { 0 };
+    double t0 = now_s();
+    int n = 200;
+    for (int i = 0; i < n; i++) {
+        if (pwrite(fd, block, sizeof(block), 0) < 0 || fdatasync(fd) < 0)
+            die("fdatasync");
+    }
+    double us = (now_s() - t0) / n * 1e6;
+    close(fd);
+    unlink(path);
+    return us;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- restart with many finished tasks ---- */
+
+static long anon_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static int restart_bench(const char *teld, const char *plugin, long tasks)
+{
+    char dir[] = "/tmp/tel-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    pid_t pid = start_teld(teld, dir, plugin, 2);
+    char sock[4200];
+    snprintf(sock, sizeof(sock), "%s/state/teld.sock", dir);
+    struct conn c = { .fd = conn_open(sock, 10) };
+    fprintf(stderr, "filling the store with %ld finished tasks...\n", tasks);
+    struct counter cnt = { 0 };
+    long sent = 0;
+    char last_id[64] = "";
+    double t0 = now_s();
+    while (cnt.replies + cnt.errors < tasks) {
+        char buf[1 << 16];
+        size_t blen = 0;
+        while (sent < tasks && sent - cnt.replies - cnt.errors < 2000 && blen < sizeof(buf) - 200) {
+            blen += (size_t)snprintf(buf + blen, sizeof(buf) - blen,
+                                     "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"task.submit\","
+                                     "\"params\":{\"type\":\"noop\",\"input\":{\"n\":%ld}}}\n",
+                                     sent, sent);
+            sent++;
+        }
+        if (blen)
+            send_all(c.fd, buf, blen);
+        struct pollfd p = { .fd = c.fd, .events = POLLIN };
+        if (poll(&p, 1, 10000) <= 0)
+            break;
+        read_lines(&c, count_event, &cnt);
+    }
+    close(c.fd);
+    /* wait until nothing is active */
+    for (int i = 0; i < 600; i++) {
+        json_t *st = call(sock, "server.status", NULL);
+        json_t *active = json_object_get(st, "active");
+        long n = json_integer_value(json_object_get(active, "pending")) +
+                 json_integer_value(json_object_get(active, "running"));
+        json_decref(st);
+        if (n == 0)
+            break;
+        usleep(100000);
+    }
+    json_t *list = call(sock, "task.list", json_pack("{s:i}", "limit", 1));
+    snprintf(last_id, sizeof(last_id), "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(list, "tasks"), 0), "id")) ?: "");
+    json_decref(list);
+    fprintf(stderr, "filled in %.1f s\n", now_s() - t0);
+    stop_teld(pid);
+
+    double best = 1e9, worst = 0;
+    long rss = 0;
+    for (int run = 0; run < 3; run++) {
+        double s0 = now_s();
+        pid = start_teld(teld, dir, plugin, 2);
+        json_t *r = NULL;
+        while (!(r = call(sock, "task.get", json_pack("{s:s}", "id", last_id))) && now_s() - s0 < 60)
+            usleep(1000);
+        double took = now_s() - s0;
+        json_decref(r);
+        if (took < best)
+            best = took;
+        if (took > worst)
+            worst = took;
+        rss = anon_rss_kb(pid);
+        stop_teld(pid);
+    }
+    printf("restart with %ld finished tasks: serving after %.3f s (best of 3; worst %.3f s); "
+           "anonymous RSS %.1f MiB\n", tasks, best, worst, (double)rss / 1024.0);
+    char cmd[4300];
+    snprintf(cmd, sizeof(cmd), "du -sh %s/state/data.mdb; rm -rf %s", dir, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot clean %s\n", dir);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc >= 4 && strcmp(argv[1], "--restart") == 0)
+        return restart_bench(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1000000);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s TELD NOOP_PLUGIN [tasks] [runs] [clients] [window]\n"
+                        "       %s --restart TELD NOOP_PLUGIN [finished_tasks]\n", argv[0], argv[0]);
+        return 2;
+    }
+    long tasks = argc > 3 ? atol(argv[3]) : 100000;
+    int runs = argc > 4 ? atoi(argv[4]) : 5;
+    int clients = argc > 5 ? atoi(argv[5]) : 4;
+    int window = argc > 6 ? atoi(argv[6]) : 256;
+    if (clients < 1 || clients > 64)
+        clients = 4;
+    double rates[32], cpt[32], bs[32], sync_us[32];
+    if (runs > 32)
+        runs = 32;
+    for (int r = 0; r < runs; r++) {
+        sync_us[r] = fdatasync_us();
+        rates[r] = throughput_run(argv[1], argv[2], tasks, clients, window, &cpt[r], &bs[r]);
+        printf("run %d: %.0f tasks/s, %.4f commits/task (%.1f tasks per commit), dispatch batch "
+               "%.1f, fdatasync %.0f us\n", r + 1, rates[r], cpt[r], 1.0 / cpt[r], bs[r], sync_us[r]);
+        fflush(stdout);
+    }
+    double sorted[32];
+    memcpy(sorted, rates, sizeof(double) * (size_t)runs);
+    qsort(sorted, (size_t)runs, sizeof(double), cmp_double);
+    double s2[32];
+    memcpy(s2, sync_us, sizeof(double) * (size_t)runs);
+    qsort(s2, (size_t)runs, sizeof(double), cmp_double);
+    double c2[32];
+    memcpy(c2, cpt, sizeof(double) * (size_t)runs);
+    qsort(c2, (size_t)runs, sizeof(double), cmp_double);
+    double med = sorted[runs / 2], med_sync = s2[runs / 2], med_cpt = c2[runs / 2];
+    /* an LMDB commit syncs twice: the data pages, then the meta page */
+    printf("median: %.0f durable no-op tasks/s (%ld tasks, %d clients x %d in flight); "
+           "%.4f commits per task = %.3f fdatasync per task (%.1f tasks per commit); one "
+           "fdatasync here %.0f us: a sync per transition (3 per task) would cap at %.0f "
+           "tasks/s\n",
+           med, tasks, clients, window, med_cpt, 2.0 * med_cpt, 1.0 / med_cpt, med_sync,
+           1e6 / med_sync / 3.0);
+    return 0;
+}

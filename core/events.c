@@ -1,0 +1,192 @@
+#include "config.h"
+#include "events.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PUMP_CHUNK 256
+
+struct subscriber {
+    struct conn *conn;        /* a reference */
+    uint64_t next_seq;        /* the next event it gets */
+    int64_t stalled_ms;       /* monotonic: since when it could not take more; 0 = not */
+    struct subscriber *next;
+};
+
+struct events {
+    struct loop *loop;
+    struct store *store;
+    struct server *server;
+    struct subscriber *subs;
+    unsigned count;
+    uint64_t committed;       /* the last committed seq */
+    struct loop_timer retry;  /* to pump subscribers that were full */
+};
+
+struct pump_ctx {
+    struct subscriber *sub;
+    unsigned sent;
+};
+
+static int send_event(void *arg, uint64_t seq, struct store_val v)
+{
+    struct pump_ctx *p = arg;
+    json_t *ev = json_loadb(v.data, v.len, 0, NULL);
+    if (!ev)
+        ev = json_object();
+    json_object_set_new(ev, "seq", json_integer((json_int_t)seq));
+    server_notify(p->sub->conn, "event", ev);
+    p->sub->next_seq = seq + 1;
+    p->sent++;
+    return conn_pending_output(p->sub->conn) >= EVENTS_SOFT_BYTES;
+}
+
+static void overflow(struct events *ev, struct subscriber *s)
+{
+    log_warn("event subscriber too slow: disconnected", "resume_since",
+             log_fmt("%llu", (unsigned long long)(s->next_seq - 1)));
+    server_notify(s->conn, "events.overflow",
+                  json_pack("{s:I, s:s}", "resume_since", (json_int_t)(s->next_seq - 1), "message",
+                            "you did not read events fast enough; subscribe again with this "
+                            "since to continue"));
+    conn_close(s->conn, false);
+}
+
+/* Send what s has not seen, as far as its buffer allows.  Returns false when s is done
+ * for (closed or overflowed). */
+static bool pump(struct events *ev, struct subscriber *s, int64_t now)
+{
+    if (conn_closed(s->conn))
+        return false;
+    while (s->next_seq <= ev->committed) {
+        if (conn_pending_output(s->conn) >= EVENTS_SOFT_BYTES) {
+            if (!s->stalled_ms)
+                s->stalled_ms = now;
+            if (now - s->stalled_ms >= EVENTS_STALL_MS) {
+                overflow(ev, s);
+                return false;
+            }
+            if (!loop_timer_armed(&ev->retry))
+                loop_timer_arm(ev->loop, &ev->retry, now + 20);
+            return true;
+        }
+        s->stalled_ms = 0;
+        struct pump_ctx p = { .sub = s };
+        int n = store_events_since(ev->store, s->next_seq - 1, PUMP_CHUNK, send_event, &p);
+        if (n <= 0) {
+            /* pruned away or gone: skip to what exists */
+            s->next_seq = ev->committed + 1;
+            break;
+        }
+    }
+    store_read_end(ev->store);
+    return true;
+}
+
+static void pump_all(struct events *ev)
+{
+    int64_t now = loop_now_ms();
+    struct subscriber **pp = &ev->subs;
+    while (*pp) {
+        struct subscriber *s = *pp;
+        if (!pump(ev, s, now)) {
+            *pp = s->next;
+            conn_unref(s->conn);
+            free(s);
+            ev->count--;
+            continue;
+        }
+        pp = &s->next;
+    }
+}
+
+static void on_commit(void *arg, uint64_t first, uint64_t last)
+{
+    (void)first;
+    struct events *ev = arg;
+    ev->committed = last;
+    if (ev->subs)
+        pump_all(ev);
+}
+
+static void on_retry(void *arg) { pump_all(arg); }
+
+struct events *events_new(struct loop *loop, struct store *store, struct server *server,
+                          struct lifecycle *lc)
+{
+    struct events *ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return NULL;
+    ev->loop = loop;
+    ev->store = store;
+    ev->server = server;
+    ev->committed = store_last_seq(store);
+    loop_timer_init(&ev->retry, on_retry, ev);
+    lc_on_commit(lc, on_commit, ev);
+    return ev;
+}
+
+void events_free(struct events *ev)
+{
+    if (!ev)
+        return;
+    loop_timer_disarm(ev->loop, &ev->retry);
+    while (ev->subs) {
+        struct subscriber *s = ev->subs;
+        ev->subs = s->next;
+        conn_unref(s->conn);
+        free(s);
+    }
+    free(ev);
+}
+
+static int first_seq(void *arg, uint64_t seq, struct store_val v)
+{
+    (void)v;
+    *(uint64_t *)arg = seq;
+    return 1;
+}
+
+void events_subscribe(struct events *ev, struct conn *c, json_t *id, bool has_since,
+                      uint64_t since)
+{
+    for (struct subscriber *s = ev->subs; s; s = s->next)
+        if (s->conn == c) {
+            server_error(c, id, RPC_CONFLICT, "this connection is already subscribed", NULL);
+            return;
+        }
+    struct subscriber *s = calloc(1, sizeof(*s));
+    if (!s) {
+        server_error(c, id, RPC_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    uint64_t oldest = 0;
+    store_events_since(ev->store, 0, 1, first_seq, &oldest);
+    store_read_end(ev->store);
+    s->conn = conn_ref(c);
+    s->next_seq = has_since ? since + 1 : ev->committed + 1;
+    s->next = ev->subs;
+    ev->subs = s;
+    ev->count++;
+    server_reply(c, id, json_pack("{s:I, s:I}", "seq", (json_int_t)ev->committed, "oldest",
+                                  (json_int_t)oldest));
+    if (s->next_seq <= ev->committed)
+        pump_all(ev);
+}
+
+void events_drop(struct events *ev, struct conn *c)
+{
+    for (struct subscriber **pp = &ev->subs; *pp; pp = &(*pp)->next) {
+        if ((*pp)->conn == c) {
+            struct subscriber *s = *pp;
+            *pp = s->next;
+            conn_unref(s->conn);
+            free(s);
+            ev->count--;
+            return;
+        }
+    }
+}
+
+unsigned events_subscribers(const struct events *ev) { return ev->count; }
