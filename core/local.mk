@@ -6,11 +6,14 @@ core_libtelcore_la_SOURCES = \
 	core/conf_json.c core/conf_json.h \
 	core/diag.c core/diag.h \
 	core/host.c core/host.h \
+	core/jsonrpc.c core/jsonrpc.h \
 	core/log.c core/log.h \
 	core/loop.c core/loop.h \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
-	core/statedir.c core/statedir.h
+	core/server.c core/server.h core/server_int.h core/server_input.c \
+	core/statedir.c core/statedir.h \
+	core/unix_listen.c core/unix_listen.h
 nodist_core_libtelcore_la_SOURCES = core/embedded_conf.c
 core_libtelcore_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) $(LMDB_CFLAGS) \
 	$(SECCOMP_CFLAGS) $(CAP_CFLAGS)
