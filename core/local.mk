@@ -9,6 +9,7 @@ core_libtelcore_la_SOURCES = \
 	core/diag.c core/diag.h \
 	core/events.c core/events.h \
 	core/host.c core/host.h \
+	core/jsonrpc.c core/jsonrpc.h \
 	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \
 	core/loop.c core/loop.h \
@@ -16,9 +17,11 @@ core_libtelcore_la_SOURCES = \
 	core/registry.c core/registry.h \
 	core/runtime.c core/runtime.h \
 	core/sched.c \
+	core/server.c core/server.h core/server_int.h core/server_input.c \
 	core/statedir.c core/statedir.h \
 	core/store.c core/store.h \
 	core/task.c core/task.h \
+	core/unix_listen.c core/unix_listen.h \
 	core/util.c core/util.h \
 	core/workers.c core/workers.h
 nodist_core_libtelcore_la_SOURCES = core/embedded_conf.c

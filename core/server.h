@@ -87,7 +87,9 @@ void server_set_limits(struct server *s, const struct server_limits *limits);
 int server_reply(struct conn *c, json_t *id, json_t *result);
 /* Queue an error reply.  message: borrowed.  data: stolen, may be NULL. */
 int server_error(struct conn *c, json_t *id, int code, const char *message, json_t *data);
-/* Queue a notification {"jsonrpc":"2.0","method":..,"params":..}.  params: stolen. */
+/* Queue a notification {"jsonrpc":"2.0","method":..,"params":..}.  params: stolen.
+ * Returns -ENOBUFS and closes the connection when its unsent output is already over
+ * max_output_bytes: pausing reads bounds replies, but only this bounds notifications. */
 int server_notify(struct conn *c, const char *method, json_t *params);
 
 /* Write queued output of every connection (non-blocking; the rest waits for EPOLLOUT). */

@@ -1,7 +1,8 @@
 # Unit tests: one cmocka program per core module.
 if HAVE_CMOCKA
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry \
-	tests/unit/test_lifecycle
+	tests/unit/test_lifecycle tests/unit/test_server tests/unit/test_server_limits \
+	tests/unit/test_server_socket
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -19,3 +20,13 @@ tests_unit_test_registry_LDADD = $(UNIT_LDADD)
 tests_unit_test_lifecycle_SOURCES = tests/unit/test_lifecycle.c tests/unit/testutil.h
 tests_unit_test_lifecycle_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_lifecycle_LDADD = $(UNIT_LDADD) $(LMDB_LIBS)
+SERVER_HARNESS = tests/unit/server_harness.c tests/unit/server_harness.h tests/unit/testutil.h
+tests_unit_test_server_SOURCES = tests/unit/test_server.c $(SERVER_HARNESS)
+tests_unit_test_server_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_server_LDADD = $(UNIT_LDADD)
+tests_unit_test_server_limits_SOURCES = tests/unit/test_server_limits.c $(SERVER_HARNESS)
+tests_unit_test_server_limits_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_server_limits_LDADD = $(UNIT_LDADD)
+tests_unit_test_server_socket_SOURCES = tests/unit/test_server_socket.c $(SERVER_HARNESS)
+tests_unit_test_server_socket_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_server_socket_LDADD = $(UNIT_LDADD)
