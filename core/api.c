@@ -5,12 +5,14 @@
 #include "auth.h"
 #include "events.h"
 #include "log.h"
+#include "task.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 

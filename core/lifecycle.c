@@ -251,6 +251,16 @@ static void turn_end(void *arg)
             lc->turn_first_seq = 0;
         }
     }
+    if (lc->turn_first_seq) {
+        uint64_t first = lc->turn_first_seq;
+        lc->turn_first_seq = 0;
+        if (lc->on_commit)
+            lc->on_commit(lc->on_commit_arg, first, store_last_seq(lc->store));
+    }
+    /* Replies and notifications go out before any executor of this turn runs: an
+     * executor that takes the process down cannot swallow an acknowledgement. */
+    if (lc->on_flush)
+        lc->on_flush(lc->on_flush_arg);
     unsigned handed = 0;
     struct run *r = lc->to_hand;
     lc->to_hand = NULL;
@@ -263,12 +273,6 @@ static void turn_end(void *arg)
     if (handed) {
         lc->stats.batches++;
         lc->stats.batch_tasks += handed;
-    }
-    if (lc->turn_first_seq) {
-        uint64_t first = lc->turn_first_seq;
-        lc->turn_first_seq = 0;
-        if (lc->on_commit)
-            lc->on_commit(lc->on_commit_arg, first, store_last_seq(lc->store));
     }
 }
 
@@ -340,6 +344,12 @@ void lc_on_commit(struct lifecycle *lc, lc_commit_fn fn, void *arg)
 {
     lc->on_commit = fn;
     lc->on_commit_arg = arg;
+}
+
+void lc_on_flush(struct lifecycle *lc, void (*fn)(void *arg), void *arg)
+{
+    lc->on_flush = fn;
+    lc->on_flush_arg = arg;
 }
 
 void lc_set_runtime(struct lifecycle *lc, struct runtime *gen)

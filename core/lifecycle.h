@@ -41,6 +41,9 @@ void lc_free(struct lifecycle *lc);
  * subscribers.  One observer. */
 typedef void (*lc_commit_fn)(void *arg, uint64_t first_seq, uint64_t last_seq);
 void lc_on_commit(struct lifecycle *lc, lc_commit_fn fn, void *arg);
+/* Called after the commit and its notifications, before the turn's new attempts go to
+ * the workers: where the daemon writes out replies. */
+void lc_on_flush(struct lifecycle *lc, void (*fn)(void *arg), void *arg);
 
 struct lc_submit {
     const char *type;

@@ -31,6 +31,8 @@ struct lifecycle {
     uint64_t turn_first_seq;     /* first event seq of the open turn, 0 when none */
     lc_commit_fn on_commit;
     void *on_commit_arg;
+    void (*on_flush)(void *arg);
+    void *on_flush_arg;
     bool stopping;
     bool storage_low;            /* usage above the submit threshold */
     int64_t usage_checked_ms;

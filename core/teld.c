@@ -174,8 +174,11 @@ static int start(struct daemon *d)
     d->loop = loop_new();
     if (!d->loop)
         return -1;
-    /* the lifecycle's end-of-turn hook (commit) runs before the one that writes replies */
+    /* replies are written by the lifecycle's end of turn, right after the commit (and
+     * again by the loop's own hook for turns without a commit) */
     d->lc = lc_new(d->loop, d->store, d->rt);
+    if (d->lc)
+        lc_on_flush(d->lc, flush_replies, d);
     if (!d->lc || loop_on_turn_end(d->loop, flush_replies, d) < 0) {
         log_error("cannot start", "error", "cannot set up the lifecycle");
         return -1;
@@ -193,8 +196,6 @@ static int start(struct daemon *d)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
     d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (d->signal_fd < 0 ||
         !(d->signal_watch = loop_watch_fd(d->loop, d->signal_fd, EPOLLIN, on_signal, d))) {
@@ -220,9 +221,24 @@ static void stop(struct daemon *d)
     statedir_close(d->sd);
 }
 
+/* Block the signals teld handles (through a signalfd) before any thread exists — plugin
+ * inits and the worker pool start threads, and they inherit this mask — so that no
+ * thread but the loop ever sees them. */
+static void block_signals(void)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 static int run_daemon(const char *path)
 {
     struct daemon d = { .config_path = path, .signal_fd = -1 };
+    block_signals();
     struct diag_list diags = { 0 };
     struct tel_config *cfg = load_config(path, &diags);
     /* Lock the state before any plugin code runs: a second teld must not run inits. */
