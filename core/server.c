@@ -86,7 +86,7 @@ static int queued(struct conn *c, int rc)
     }
     conn_mark_dirty(c);
     if (!c->paused && conn_over_output_limit(c)) {
-        /* Backpressure: stop conn_reading until the client has taken half of it. */
+        /* Backpressure: stop reading until the client has taken half of it. */
         c->paused = true;
         conn_update_watch(c);
         conn_update_timer(c);
@@ -223,6 +223,7 @@ void conn_close(struct conn *c, bool abort)
     conn_update_watch(c);
     conn_update_timer(c);
 }
+
 static void on_conn_event(void *arg, int fd, uint32_t events)
 {
     struct conn *c = conn_ref(arg);
@@ -239,7 +240,7 @@ static void on_conn_event(void *arg, int fd, uint32_t events)
     conn_unref(c);
 }
 
-/* ---- conn_accepting ---- */
+/* ---- accepting ---- */
 
 static void refuse(struct server *s, int fd)
 {
@@ -338,7 +339,7 @@ static void on_listen_event(void *arg, int fd, uint32_t events)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            /* Out of descriptors or memory: stop conn_accepting for a moment rather than spin. */
+            /* Out of descriptors or memory: stop accepting for a moment rather than spin. */
             log_warn("cannot accept connections", "error", strerror(errno), "retry_ms",
                      log_fmt("%d", ACCEPT_RETRY_MS));
             loop_watch_modify(s->listen_watch, 0);

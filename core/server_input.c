@@ -38,16 +38,15 @@ void conn_update_watch(struct conn *c)
     if (want == c->watched)
         return;
     int rc = loop_watch_modify(c->watch, want);
-    if (rc < 0) {
+    if (rc < 0) { /* callers may not hold a reference, so no close here: retried next time */
         log_error("cannot change a connection's events", "conn", conn_label(c), "error",
                   strerror(-rc));
-        conn_teardown(c);
         return;
     }
     c->watched = want;
 }
 
-/* The partial-line timer runs only while a partial line waits and we are conn_reading. */
+/* The partial-line timer runs only while a partial line waits and we are reading. */
 void conn_update_timer(struct conn *c)
 {
     struct loop *loop = c->server->loop;
@@ -109,6 +108,7 @@ void server_on_backlog(void *arg, int fd, uint32_t events)
         conn_unref(c);
     }
 }
+
 /* ---- input ---- */
 
 static void request_too_large(struct conn *c)
@@ -192,7 +192,7 @@ static bool stash(struct conn *c, const char *bytes, size_t n)
 }
 
 /* Take n freshly read bytes.  `in` holds at most a partial line here (never whole lines:
- * those are handled before conn_reading more). */
+ * those are handled before reading more). */
 static void consume(struct conn *c, const char *data, size_t n, unsigned *budget)
 {
     size_t max = c->server->limits.max_request_bytes;
@@ -244,7 +244,7 @@ void conn_service(struct conn *c)
         stash_consumed(c, handle_lines(c, c->in.data, c->in.len, &budget));
 
     struct server *s = c->server;
-    /* Whole lines are left in `in` only when the budget ran out or conn_reading stopped. */
+    /* Whole lines are left in `in` only when the budget ran out or reading stopped. */
     for (int reads = 0; reads < READS_PER_CALLBACK && budget > 0 && conn_reading(c); reads++) {
         ssize_t n = read(c->fd, s->read_buf, sizeof(s->read_buf));
         if (n < 0 && errno == EINTR)

@@ -4,7 +4,9 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -74,6 +76,67 @@ static void test_peer_credentials(void **state)
     assert_int_equal(json_integer_value(json_object_get(res, "n_groups")), getgroups(0, NULL));
     json_decref(r);
     client_close(cl);
+    stop(h);
+}
+
+/* More supplementary groups than the server's first SO_PEERGROUPS buffer holds (ERANGE). */
+/* More supplementary groups than the server's first SO_PEERGROUPS buffer holds (ERANGE). */
+static void test_peer_many_groups(void **state)
+{
+    if (geteuid() != 0)
+        skip(); /* setgroups needs root */
+    enum { N_GROUPS = 100 };
+    int go[2], result[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(result), 0);
+    /* Fork before the server thread exists: the child is single-threaded (setgroups affects
+     * only it) and holds none of the harness. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        close(result[0]);
+        char path[512] = "";
+        if (read(go[0], path, sizeof(path) - 1) <= 0)
+            _exit(1);
+        gid_t groups[N_GROUPS];
+        for (int i = 0; i < N_GROUPS; i++)
+            groups[i] = (gid_t)(20000 + i);
+        if (setgroups(N_GROUPS, groups) < 0)
+            _exit(2);
+        int fd = connect_to(path);
+        static const char req[] = "{\"jsonrpc\":\"2.0\",\"method\":\"peer\",\"id\":1}\n";
+        char buf[512];
+        ssize_t n = 0, got;
+        if (write(fd, req, sizeof(req) - 1) != sizeof(req) - 1)
+            _exit(3);
+        while (n < (ssize_t)sizeof(buf) &&
+               (got = read(fd, buf + n, sizeof(buf) - (size_t)n)) > 0) {
+            n += got;
+            if (buf[n - 1] == '\n')
+                break;
+        }
+        _exit(write(result[1], buf, (size_t)n) == n ? 0 : 4);
+    }
+    close(go[0]);
+    close(result[1]);
+    struct harness *h = start(NULL);
+    assert_int_equal(write(go[1], h->path, strlen(h->path)), (ssize_t)strlen(h->path));
+    close(go[1]);
+    char buf[512] = "";
+    ssize_t n = 0, got;
+    while ((got = read(result[0], buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+        n += got;
+    close(result[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    json_t *r = json_loads(buf, 0, NULL);
+    if (!r)
+        fail_msg("bad reply: %s", buf);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "n_groups")),
+                     N_GROUPS);
+    json_decref(r);
     stop(h);
 }
 
@@ -267,6 +330,28 @@ static void test_pipelined_burst(void **state)
     stop(h);
 }
 
+/* Many requests, then EOF: every one is answered (across several turns), then the close. */
+static void test_pipelined_then_half_close(void **state)
+{
+    struct harness *h = start(NULL);
+    struct client *cl = client_open(h);
+    size_t len;
+    enum { N = 1000 }; /* fits the socket buffer, needs four callbacks' budgets */
+    char *reqs = echo_requests(N, &len);
+    send_bytes(cl->fd, reqs, len);
+    shutdown(cl->fd, SHUT_WR);
+    for (size_t i = 0; i < N; i++) {
+        json_t *r = client_recv(cl);
+        check_echo_id(r, i, NULL);
+        json_decref(r);
+    }
+    expect_eof(cl);
+    free(reqs);
+    client_close(cl);
+    wait_connections(h, 0);
+    stop(h);
+}
+
 static void test_deferred_reply(void **state)
 {
     struct harness *h = start(NULL);
@@ -358,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_and_reply_shape),
         cmocka_unit_test(test_peer_credentials),
+        cmocka_unit_test(test_peer_many_groups),
         cmocka_unit_test(test_empty_lines_ignored),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_envelope_errors),
@@ -365,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_binary_garbage),
         cmocka_unit_test(test_truncated_line_then_close),
         cmocka_unit_test(test_pipelined_burst),
+        cmocka_unit_test(test_pipelined_then_half_close),
         cmocka_unit_test(test_deferred_reply),
         cmocka_unit_test(test_deferred_reply_after_close),
         cmocka_unit_test(test_server_close_with_connections),
