@@ -44,26 +44,18 @@ static int op_end(struct lifecycle *lc, int rc)
     return rc ? rc : end;
 }
 
-/* Write t's record, its index entries and one event (inside an open op). */
-int lc_persist(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra)
+/* Write t's record and its index entries (inside an open op).  The active index holds
+ * every unfinished task: written at submit, removed when it finishes. */
+int lc_write_record(struct lifecycle *lc, struct task *t, bool submitted)
 {
     struct store *st = lc->store;
-    char *rec = json_dumps(t->rec, JSON_COMPACT);
-    if (!rec) {
-        json_decref(extra);
-        return -ENOMEM;
-    }
-    int rc = store_task_put(st, t->id, rec, strlen(rec));
-    free(rec);
-    int64_t now = lc_now();
-    if (rc == 0) {
-        if (task_state_terminal(t->state)) {
-            rc = store_active_delete(st, t->id);
-            if (rc == 0)
-                rc = store_finished_put(st, now, t->id);
-        } else {
-            rc = store_active_put(st, t->id, (uint8_t)t->state);
-        }
+    int rc = 0;
+    if (task_state_terminal(t->state)) {
+        rc = store_active_delete(st, t->id);
+        if (rc == 0)
+            rc = store_finished_put(st, lc_now(), t->id);
+    } else if (submitted) {
+        rc = store_active_put(st, t->id, (uint8_t)t->state);
     }
     /* the due index holds exactly the retry_wait tasks' next attempt times */
     int64_t stored_due = json_integer_value(json_object_get(t->rec, "_due_ms"));
@@ -78,34 +70,65 @@ int lc_persist(struct lifecycle *lc, struct task *t, const char *event_kind, jso
                 json_object_set_new(t->rec, "_due_ms", json_integer(want_due));
             else
                 json_object_del(t->rec, "_due_ms");
-            /* the record must say what the index says */
-            rec = json_dumps(t->rec, JSON_COMPACT);
-            rc = rec ? store_task_put(st, t->id, rec, strlen(rec)) : -ENOMEM;
-            free(rec);
         }
     }
     if (rc == 0) {
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", event_kind, "task_id",
-                               t->id_str, "type", t->type, "state", task_state_name(t->state),
-                               "attempt", (json_int_t)t->attempt);
-        char ts[32];
-        util_format_time(now, ts);
-        json_object_set_new(ev, "ts", json_string(ts));
-        json_t *error = json_object_get(t->rec, "error");
-        if (error && task_state_terminal(t->state))
-            json_object_set(ev, "error", error);
-        if (extra)
-            json_object_update(ev, extra);
-        char *text = json_dumps(ev, JSON_COMPACT);
-        json_decref(ev);
-        uint64_t seq = 0;
-        rc = text ? store_event_append(st, now, text, strlen(text), &seq) : -ENOMEM;
-        free(text);
-        if (rc == 0 && lc->turn_first_seq == 0)
-            lc->turn_first_seq = seq;
+        char *rec = json_dumps(t->rec, JSON_COMPACT);
+        rc = rec ? store_task_put(st, t->id, rec, strlen(rec)) : -ENOMEM;
+        free(rec);
     }
-    json_decref(extra);
     return rc;
+}
+
+/* Append one event about t (inside an open op).  extra: stolen, merged into it. */
+int lc_append_event(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra)
+{
+    int64_t now = lc_now();
+    /* Built by hand: it is the hottest JSON in the daemon.  Type names are limited to
+     * [A-Za-z0-9_.-] by the config, the rest are our own words: nothing to escape but
+     * the error and the extra fields, which jansson writes. */
+    char ts[32], head[512];
+    util_format_time(now, ts);
+    int n = snprintf(head, sizeof(head),
+                     "{\"kind\":\"%s\",\"task_id\":\"%s\",\"type\":\"%s\",\"state\":\"%s\","
+                     "\"attempt\":%u,\"ts\":\"%s\"",
+                     event_kind, t->id_str, t->type, task_state_name(t->state), t->attempt, ts);
+    json_t *error = task_state_terminal(t->state) ? json_object_get(t->rec, "error") : NULL;
+    char *error_text = error ? json_dumps(error, JSON_COMPACT) : NULL;
+    char *extra_text = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
+    json_decref(extra);
+    size_t len = (size_t)n + (error_text ? strlen(error_text) + 10 : 0) +
+                 (extra_text ? strlen(extra_text) : 0) + 4;
+    char *text = malloc(len);
+    if (text) {
+        size_t at = (size_t)n;
+        memcpy(text, head, at);
+        if (error_text)
+            at += (size_t)sprintf(text + at, ",\"error\":%s", error_text);
+        if (extra_text && strlen(extra_text) > 2) /* {"a":..} → ,"a":.. */
+            at += (size_t)sprintf(text + at, ",%.*s", (int)strlen(extra_text) - 2, extra_text + 1);
+        text[at++] = '}';
+        text[at] = '\0';
+    }
+    free(error_text);
+    free(extra_text);
+    uint64_t seq = 0;
+    int rc = text ? store_event_append(lc->store, now, text, strlen(text), &seq) : -ENOMEM;
+    free(text);
+    if (rc == 0 && lc->turn_first_seq == 0)
+        lc->turn_first_seq = seq;
+    return rc;
+}
+
+/* Write t's record, its index entries and one event (inside an open op). */
+int lc_persist(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra)
+{
+    int rc = lc_write_record(lc, t, false);
+    if (rc < 0) {
+        json_decref(extra);
+        return rc;
+    }
+    return lc_append_event(lc, t, event_kind, extra);
 }
 
 /* After a failed write, put the in-memory task back as the store has it. */
@@ -264,6 +287,7 @@ static void turn_end(void *arg)
     unsigned handed = 0;
     struct run *r = lc->to_hand;
     lc->to_hand = NULL;
+    lc->to_hand_count = 0;
     while (r) {
         struct run *next = r->next;
         workers_submit(lc->workers, r);
@@ -535,14 +559,25 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     free(input);
     if (rc == 0 && req->idempotency_key)
         rc = store_idem_put(lc->store, req->idempotency_key, id);
+    bool started = false;
     if (rc == 0) {
         /* FIFO order within a priority: the submit event's sequence number */
         t->order = store_last_seq(lc->store) + 1;
         json_object_set_new(rec, "order", json_integer((json_int_t)t->order));
-        rc = lc_persist(lc, t, "submitted", NULL);
+        rc = lc_append_event(lc, t, "submitted", NULL);
     }
+    if (rc == 0) {
+        /* nothing waits and the pool has room: start now, one record write for both */
+        int now_rc = sched_start_now(lc, t);
+        started = now_rc > 0;
+        rc = now_rc < 0 ? now_rc : 0;
+    }
+    if (rc == 0)
+        rc = lc_write_record(lc, t, true);
     rc = op_end(lc, rc);
     if (rc < 0) {
+        if (started)
+            sched_unstart(lc, t);
         task_free(t);
         if (rc == -ENOSPC)
             storage_full(lc, err);
@@ -552,10 +587,11 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     }
     lc->stats.submitted++;
     task_table_put(&lc->tasks, t);
-    sched_enqueue(lc, t);
+    if (!started)
+        sched_enqueue(lc, t);
     sched_arm(lc, t);
     log_debug("task submitted", "task", t->id_str, "type", t->type);
-    return submit_result(t, t->id_str, "pending", false);
+    return submit_result(t, t->id_str, task_state_name(t->state), false);
 }
 
 /* The task as the API shows it: the record, its input and (when stored) its output. */

@@ -26,6 +26,8 @@ struct lifecycle {
     struct task_table tasks;     /* active tasks */
     struct type_queue *queues;
     struct run *to_hand;         /* runs started this turn, handed to workers after commit */
+    unsigned to_hand_count;
+    size_t pending_count;        /* tasks in all queues */
     struct run *retry_done;      /* completions that could not be stored yet */
     struct loop_timer retry_done_timer, rate_timer, prune_timer;
     uint64_t turn_first_seq;     /* first event seq of the open turn, 0 when none */
@@ -33,6 +35,7 @@ struct lifecycle {
     void *on_commit_arg;
     void (*on_flush)(void *arg);
     void *on_flush_arg;
+    double run_ns_avg;           /* moving average of executors' run time (prefetch) */
     bool stopping;
     bool storage_low;            /* usage above the submit threshold */
     int64_t usage_checked_ms;
@@ -45,6 +48,9 @@ struct lifecycle {
 /* lifecycle.c */
 const struct type_runtime *lc_type(struct lifecycle *lc, const char *name);
 int lc_persist(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra);
+/* The two halves of lc_persist (inside an open op). */
+int lc_write_record(struct lifecycle *lc, struct task *t, bool submitted);
+int lc_append_event(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra);
 void lc_finish(struct lifecycle *lc, struct task *t, enum task_state state, const char *code,
                const char *message);
 void lc_after_failure(struct lifecycle *lc, struct task *t, const struct type_runtime *tr,
@@ -63,6 +69,12 @@ struct type_queue *sched_queue(struct lifecycle *lc, const char *type);
 void sched_enqueue(struct lifecycle *lc, struct task *t);
 void sched_dequeue(struct lifecycle *lc, struct task *t);
 void sched_dispatch(struct lifecycle *lc);
+/* Start t's first attempt right away, when nothing else waits and the pool has room:
+ * appends the "running" event but leaves writing the record to the caller.  Returns 1
+ * when started, 0 when t must queue, negative on a store error. */
+int sched_start_now(struct lifecycle *lc, struct task *t);
+/* Undo a start whose op failed (the run is not handed out yet). */
+void sched_unstart(struct lifecycle *lc, struct task *t);
 void sched_arm(struct lifecycle *lc, struct task *t);
 void sched_on_run_done(void *arg, struct run *r);
 void sched_abandon(struct lifecycle *lc, struct task *t);

@@ -90,6 +90,7 @@ void sched_enqueue(struct lifecycle *lc, struct task *t)
     t->queue = q;
     q->heap[q->len++] = t;
     heap_up(q, q->len - 1);
+    lc->pending_count++;
 }
 
 void sched_dequeue(struct lifecycle *lc, struct task *t)
@@ -100,6 +101,7 @@ void sched_dequeue(struct lifecycle *lc, struct task *t)
     size_t i = t->queue_index - 1;
     t->queue = NULL;
     t->queue_index = 0;
+    lc->pending_count--;
     struct task *last = q->heap[--q->len];
     if (i == q->len)
         return;
@@ -266,7 +268,7 @@ static int64_t deadline_mono(struct lifecycle *lc, struct task *t,
 
 /* Start the next attempt of t on te (inside an open op). */
 static int start_attempt(struct lifecycle *lc, struct task *t, const struct type_runtime *tr,
-                         const struct type_executor *te)
+                         const struct type_executor *te, bool write_record)
 {
     int64_t now = lc_now();
     t->attempt++;
@@ -275,7 +277,8 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
     task_set_time(a, "started_at", now);
     json_array_append_new(json_object_get(t->rec, "attempts"), a);
     task_set_state(t, TASK_RUNNING, now);
-    int rc = lc_persist(lc, t, "running", NULL);
+    int rc = write_record ? lc_persist(lc, t, "running", NULL)
+                          : lc_append_event(lc, t, "running", NULL);
     if (rc < 0)
         return rc;
     struct run *r = calloc(1, sizeof(*r));
@@ -298,11 +301,57 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
     sched_queue(lc, t->type)->running++;
     r->next = lc->to_hand;
     lc->to_hand = r;
+    lc->to_hand_count++;
     lc->stats.started++;
     sched_arm(lc, t);
     log_debug("attempt started", "task", t->id_str, "type", t->type,
               "attempt", log_fmt("%u", t->attempt), "executor", te->plugin->name);
     return 0;
+}
+
+static unsigned dispatch_budget(struct lifecycle *lc);
+
+void sched_unstart(struct lifecycle *lc, struct task *t)
+{
+    struct run *r = t->run;
+    if (r) {
+        /* it is the newest run of the turn: the head of to_hand */
+        if (lc->to_hand == r) {
+            lc->to_hand = r->next;
+            lc->to_hand_count--;
+        }
+        sched_queue(lc, t->type)->running--;
+        runtime_unref(r->gen);
+        json_decref(r->input);
+        json_decref(r->labels);
+        free(r->type);
+        free(r);
+        t->run = NULL;
+        lc->stats.started--;
+    }
+    if (t->state == TASK_RUNNING) {
+        t->attempt--;
+        json_array_remove(json_object_get(t->rec, "attempts"), t->attempt);
+        task_set_state(t, TASK_PENDING, lc_now());
+    }
+}
+
+int sched_start_now(struct lifecycle *lc, struct task *t)
+{
+    if (lc->stopping || lc->pending_count > 0)
+        return 0;
+    const struct type_runtime *tr = lc_type(lc, t->type);
+    if (!tr)
+        return 0;
+    const struct type_executor *te = runtime_route(tr, t->labels);
+    struct type_queue *q = sched_queue(lc, t->type);
+    if (!te || (tr->conf->concurrency > 0 && q->running >= (unsigned)tr->conf->concurrency) ||
+        dispatch_budget(lc) == 0 || !rate_allows(lc, q, tr->conf))
+        return 0; /* the dispatcher deals with it (and fails it when nothing can run it) */
+    if (tr->conf->rate_limit.tasks > 0)
+        q->tokens -= 1.0;
+    int rc = start_attempt(lc, t, tr, te, false);
+    return rc < 0 ? rc : 1;
 }
 
 /* A pending task that nothing can run fails at once, clearly. */
@@ -317,14 +366,35 @@ static void fail_unrunnable(struct lifecycle *lc, struct task *t, const char *co
         lc_forget(lc, t);
 }
 
+/* How many runs may start this turn.  Idle threads, plus a prefetch that keeps the pool's
+ * queue short in time: while the expected wait of a queued run (queued runs x the mean run
+ * time / threads) stays under PREFETCH_WAIT_NS.  Fast executors (in-process, no-op) thus
+ * get deep batches — one commit covers many tasks — and slow ones none, so an attempt's
+ * start, its run timeout and priorities stay true to within that bound. */
+#define PREFETCH_WAIT_NS 2000000.0
+#define PREFETCH_MAX 4096
+
+static unsigned dispatch_budget(struct lifecycle *lc)
+{
+    unsigned idle = workers_idle(lc->workers);
+    unsigned threads = workers_size(lc->workers);
+    unsigned queued = workers_queued(lc->workers);
+    unsigned extra = 0;
+    if (lc->run_ns_avg > 0 && threads > 0) {
+        double fit = PREFETCH_WAIT_NS * threads / lc->run_ns_avg;
+        extra = fit > PREFETCH_MAX ? PREFETCH_MAX : (unsigned)fit;
+        extra = extra > queued ? extra - queued : 0;
+    }
+    unsigned budget = idle + extra;
+    /* runs started this turn are not handed yet: they count */
+    return budget > lc->to_hand_count ? budget - lc->to_hand_count : 0;
+}
+
 void sched_dispatch(struct lifecycle *lc)
 {
     if (!lc->rate_timer.fn)
         loop_timer_init(&lc->rate_timer, on_rate_timer, lc);
-    unsigned idle = workers_idle(lc->workers);
-    /* runs started this turn are not handed yet: count them as busy */
-    for (struct run *r = lc->to_hand; r && idle; r = r->next)
-        idle--;
+    unsigned idle = dispatch_budget(lc);
     while (idle > 0) {
         struct type_queue *best = NULL;
         const struct type_runtime *best_tr = NULL;
@@ -373,23 +443,10 @@ void sched_dispatch(struct lifecycle *lc)
             sched_enqueue(lc, t);
             break;
         }
-        int rc = start_attempt(lc, t, best_tr, te);
+        int rc = start_attempt(lc, t, best_tr, te, true);
         if (store_op_end(lc->store, rc == 0) < 0 || rc < 0) {
             /* not stored (full?): undo and leave it queued for a later turn */
-            if (t->run) {
-                struct run *r = t->run;
-                lc->to_hand = r->next;
-                sched_queue(lc, t->type)->running--;
-                runtime_unref(r->gen);
-                json_decref(r->input);
-                json_decref(r->labels);
-                free(r->type);
-                free(r);
-                t->run = NULL;
-            }
-            t->attempt--;
-            json_array_remove(json_object_get(t->rec, "attempts"), t->attempt);
-            task_set_state(t, TASK_PENDING, lc_now());
+            sched_unstart(lc, t);
             sched_enqueue(lc, t);
             break;
         }
@@ -505,6 +562,9 @@ void sched_on_run_done(void *arg, struct run *r)
 {
     struct lifecycle *lc = arg;
     struct task *t = r->task;
+    if (r->run_ns > 0) /* the prefetch's measure of how long runs take */
+        lc->run_ns_avg = lc->run_ns_avg > 0 ? 0.95 * lc->run_ns_avg + 0.05 * (double)r->run_ns
+                                            : (double)r->run_ns;
     if (r->abandoned || !t) {
         record_late(lc, r);
         free_run(r);

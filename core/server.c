@@ -144,6 +144,31 @@ int server_notify(struct conn *c, const char *method, json_t *params)
     return queued(c, rc);
 }
 
+int server_notify_raw(struct conn *c, const char *method, const char *params, size_t len)
+{
+    if (c->closed)
+        return -EPIPE;
+    if (conn_over_output_limit(c)) {
+        log_warn("closing a connection: it does not read its notifications", "conn",
+                 conn_label(c), "pending_bytes", log_fmt("%zu", conn_pending_output(c)));
+        conn_close(c, true);
+        return -ENOBUFS;
+    }
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"method\":\"";
+    int rc = rpc_buf_reserve(&c->out, sizeof(head) + strlen(method) + len + 16);
+    if (rc == 0)
+        rc = rpc_buf_append(&c->out, head, sizeof(head) - 1);
+    if (rc == 0)
+        rc = rpc_buf_append(&c->out, method, strlen(method)); /* our own names: no escaping */
+    if (rc == 0)
+        rc = rpc_buf_append(&c->out, "\",\"params\":", 11);
+    if (rc == 0)
+        rc = rpc_buf_append(&c->out, params, len);
+    if (rc == 0)
+        rc = rpc_buf_append(&c->out, "}\n", 2);
+    return queued(c, rc);
+}
+
 static void resume_reading(struct conn *c)
 {
     c->paused = false;

@@ -17,11 +17,24 @@ int64_t util_wall_ms(void)
 
 void util_format_time(int64_t wall_ms, char buf[32])
 {
+    /* Called several times per task transition: format the seconds once per second. */
+    static __thread time_t cached_secs = -1;
+    static __thread char cached[24];
     time_t secs = (time_t)(wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03dZ", (int)(wall_ms % 1000));
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_secs = secs;
+    }
+    int ms = (int)(wall_ms % 1000);
+    memcpy(buf, cached, 19);
+    buf[19] = '.';
+    buf[20] = (char)('0' + ms / 100);
+    buf[21] = (char)('0' + ms / 10 % 10);
+    buf[22] = (char)('0' + ms % 10);
+    buf[23] = 'Z';
+    buf[24] = '\0';
 }
 
 int util_parse_time(const char *s, int64_t *wall_ms)

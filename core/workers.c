@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct workers {
@@ -48,7 +49,11 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&w->lock);
 
         const struct type_executor *te = r->exec;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         r->result = te->plugin->executor.run(te->plugin->state, te->type_state, &r->attempt);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        r->run_ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
         r->finished_ms = loop_now_ms();
 
         pthread_mutex_lock(&w->lock);
@@ -189,6 +194,15 @@ unsigned workers_idle(const struct workers *w)
     unsigned idle = busy >= w->size ? 0 : w->size - busy;
     pthread_mutex_unlock(&mw->lock);
     return idle;
+}
+
+unsigned workers_queued(const struct workers *w)
+{
+    struct workers *mw = (struct workers *)w;
+    pthread_mutex_lock(&mw->lock);
+    unsigned q = w->queued;
+    pthread_mutex_unlock(&mw->lock);
+    return q;
 }
 
 unsigned workers_busy(const struct workers *w)

@@ -23,6 +23,7 @@ struct run {
     struct tel_attempt attempt;
     enum tel_run_result result;
     int64_t handed_ms, finished_ms;    /* monotonic */
+    int64_t run_ns;                    /* time spent inside the executor's run */
     bool abandoned;                    /* loop only: its result will be late */
     struct run *next;
 };
@@ -45,6 +46,8 @@ void workers_submit(struct workers *w, struct run *r);
 void workers_abandon(struct workers *w, struct run *r);
 /* Threads ready to take a run now. */
 unsigned workers_idle(const struct workers *w);
+/* Runs handed in and not yet taken by a thread. */
+unsigned workers_queued(const struct workers *w);
 unsigned workers_size(const struct workers *w);
 unsigned workers_busy(const struct workers *w);
 void workers_resize(struct workers *w, unsigned n);

@@ -1,0 +1,520 @@
+/*
+ * The child side of a spawn: the sandbox's pid 1 and the task.
+ *
+ * pid 1 ("the reaper") is cloned by the spawning thread into fresh namespaces and,
+ * unless built with ASan, shares the daemon's memory (CLONE_VM) so that no page tables
+ * are copied.  It waits for the go byte (sent once its uid/gid maps and cgroup are
+ * written), builds the private root, then clones the task (CLONE_VM|CLONE_VFORK,
+ * posix_spawn-style) and reaps.  Staying as pid 1 matters: a task that were pid 1 itself
+ * would have SIGXCPU and SIGXFSZ dropped by the kernel (init ignores default-action
+ * signals), would collect zombies, and nobody could name a killed syscall.
+ *
+ * Rules here, because the memory is the daemon's: no allocation, no locks, no stdio;
+ * everything comes prepared in struct sandbox_child_ctx.  Thread-local storage is the
+ * spawning thread's: errno is shared (before the EXECED report that thread only waits in
+ * poll() and reads no errno; after it, the reaper uses raw syscalls that never touch
+ * errno), and libc's thread-aware calls (set*id broadcasts to every thread, raise, the
+ * pthread_* family) must not be used — raw syscalls instead.  die-style exits are
+ * allowed here (only here).
+ */
+#include "sandbox_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+/* ---- raw syscalls: no errno, no libc state ---------------------------------------- */
+
+#if defined(__x86_64__)
+static long raw6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+static long raw6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory");
+    return x0;
+}
+#else
+/* Elsewhere libc's syscall() is used; it may write the spawning thread's errno. */
+static long raw6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long r = syscall(n, a, b, c, d, e, f);
+    return r < 0 ? -errno : r;
+}
+#endif
+
+#define RAW(n, a, b, c, d, e) raw6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+static __attribute__((noreturn)) void raw_exit(int code)
+{
+    for (;;)
+        RAW(SYS_exit_group, code, 0, 0, 0, 0);
+}
+
+static void raw_report(int fd, const struct sandbox_report *r)
+{
+    RAW(SYS_write, fd, r, sizeof(*r), 0, 0);
+}
+
+/* The task's last steps run with its address space capped: nothing there may allocate,
+ * not even a sanitizer's bookkeeping. */
+#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
+
+/* Report why the sandbox could not start, and leave.  No libc: see NO_SANITIZE. */
+static NO_SANITIZE __attribute__((noreturn)) void die(int fd, enum sandbox_report_kind kind,
+                                                      const char *stage, int err)
+{
+    struct sandbox_report r;
+    char *dst = (char *)&r;
+    for (size_t i = 0; i < sizeof(r); i++)
+        dst[i] = 0;
+    r.kind = kind;
+    r.err = err > 0 ? err : EIO;
+    for (size_t i = 0; stage[i] && i + 1 < sizeof(r.stage); i++)
+        r.stage[i] = stage[i];
+    raw_report(fd, &r);
+    raw_exit(126);
+}
+
+#define REPORT_FD 3
+#define SIGNAL_FD 4
+
+/* ---- the private root ------------------------------------------------------------- */
+
+struct root_builder {
+    int report_fd;
+    const char *root;
+};
+
+static void rb_die(const struct root_builder *rb, const char *stage)
+{
+    die(rb->report_fd, SANDBOX_REPORT_SETUP_FAILED, stage, errno);
+}
+
+static void join(char *buf, size_t size, const char *root, const char *path)
+{
+    if ((size_t)snprintf(buf, size, "%s%s", root, path) >= size)
+        buf[0] = '\0';
+}
+
+/* mkdir one component; an existing one must be a real directory: a symlink made for an
+ * earlier bind (lib -> usr/lib) would lead the next mkdir or mount elsewhere. */
+static int make_dir(const char *path, mode_t mode)
+{
+    struct stat st;
+    if (mkdir(path, mode) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return -1;
+    if (lstat(path, &st) < 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ELOOP;
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p of path; the first `skip` bytes (the new root, which exists) are not walked. */
+static int make_dirs(char *path, size_t skip, mode_t mode)
+{
+    for (char *s = path + skip + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        int rc = make_dir(path, mode);
+        *s = '/';
+        if (rc < 0)
+            return -1;
+    }
+    return make_dir(path, mode);
+}
+
+static int make_parent_dirs(char *path, size_t skip)
+{
+    char *slash = strrchr(path, '/');
+    int rc;
+    if (!slash || slash <= path + skip)
+        return 0;
+    *slash = '\0';
+    rc = make_dirs(path, skip, 0755);
+    *slash = '/';
+    return rc;
+}
+
+static int set_attr(const char *path, bool recursive, uint64_t set)
+{
+    struct mount_attr attr = {.attr_set = set};
+    return mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr));
+}
+
+/* Bind host path src at the same place inside, read-only.  Missing sources are
+ * skipped; a symlink is recreated (usr-merged /lib, /bin). */
+static void bind_ro(const struct root_builder *rb, const char *src, uint64_t attrs)
+{
+    char dst[PATH_MAX], target[PATH_MAX];
+    struct stat st;
+
+    if (lstat(src, &st) < 0)
+        return;
+    join(dst, sizeof(dst), rb->root, src);
+    if (!dst[0] || make_parent_dirs(dst, strlen(rb->root)) < 0)
+        rb_die(rb, "bind: parent dir");
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlink(src, target, sizeof(target) - 1);
+        if (n < 0)
+            rb_die(rb, "bind: readlink");
+        target[n] = '\0';
+        if (symlink(target, dst) < 0 && errno != EEXIST)
+            rb_die(rb, "bind: symlink");
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (make_dir(dst, 0755) < 0)
+            rb_die(rb, "bind: mkdir");
+    } else {
+        int fd = open(dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+            rb_die(rb, "bind: mount point");
+        close(fd);
+    }
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        rb_die(rb, "bind mount");
+    if (attrs && set_attr(dst, true, MOUNT_ATTR_RDONLY | attrs) < 0)
+        rb_die(rb, "bind: read-only");
+}
+
+static void mount_tmpfs(const struct root_builder *rb, const char *path, const char *opts,
+                        unsigned long flags)
+{
+    char dst[PATH_MAX];
+    join(dst, sizeof(dst), rb->root, path);
+    if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+        rb_die(rb, "tmpfs: mkdir");
+    if (mount("tmpfs", dst, "tmpfs", flags, opts) < 0)
+        rb_die(rb, "tmpfs mount");
+}
+
+static void build_dev(const struct root_builder *rb)
+{
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty",
+                                        NULL};
+    static const char *const links[][2] = {
+        {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+        {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {NULL, NULL},
+    };
+    char src[64], dst[PATH_MAX];
+
+    /* A plain directory of the root tmpfs (read-only with it at the end): no tmpfs of
+     * its own, which costs a superblock per spawn. */
+    join(dst, sizeof(dst), rb->root, "/dev");
+    if (mkdir(dst, 0755) < 0)
+        rb_die(rb, "dev: mkdir");
+    for (size_t i = 0; nodes[i]; i++) {
+        snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+        /* attrs 0: the node keeps its host mount's flags.  A read-only mount would not
+         * stop writes to a device anyway, and the task owns no host inode to chmod. */
+        bind_ro(rb, src, 0);
+    }
+    for (size_t i = 0; links[i][0]; i++) {
+        snprintf(src, sizeof(src), "/dev/%s", links[i][0]);
+        join(dst, sizeof(dst), rb->root, src);
+        if (symlink(links[i][1], dst) < 0)
+            rb_die(rb, "dev: symlink");
+    }
+}
+
+static void build_root(const struct sandbox_child_ctx *c)
+{
+    const struct sandbox_profile *p = c->p;
+    struct root_builder rb = {c->report_fd, c->root_dir};
+    uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    char dst[PATH_MAX], opts[64];
+
+    /* Nothing we mount may propagate back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        rb_die(&rb, "make / private");
+    if (mount("tmpfs", c->root_dir, "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0755,size=1m,nr_inodes=4096") < 0)
+        rb_die(&rb, "root tmpfs");
+    /* /tmp first: binds below /tmp (allowed) must land on top of it. */
+    snprintf(opts, sizeof(opts), "mode=1777,size=%llum",
+             (unsigned long long)(p->tmp_size_mb ? p->tmp_size_mb : 1));
+    mount_tmpfs(&rb, "/tmp", opts, MS_NOSUID | MS_NODEV);
+    for (size_t i = 0; i < p->ro_binds.n; i++)
+        bind_ro(&rb, p->ro_binds.v[i], bind_attrs);
+    for (size_t i = 0; c->extra_ro_binds && c->extra_ro_binds[i]; i++)
+        bind_ro(&rb, c->extra_ro_binds[i], bind_attrs);
+
+    join(dst, sizeof(dst), c->root_dir, "/work");
+    if (mkdir(dst, 0755) < 0 || mount(c->work_dir, dst, NULL, MS_BIND, NULL) < 0 ||
+        set_attr(dst, false, bind_attrs) < 0)
+        rb_die(&rb, "work dir");
+
+    join(dst, sizeof(dst), c->root_dir, "/proc");
+    if (mkdir(dst, 0555) < 0 ||
+        mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        rb_die(&rb, "proc");
+    /* pid 1 is this process, in the daemon's memory: hide it (see sandbox_child_main). */
+    join(dst, sizeof(dst), c->root_dir, "/proc/1");
+    if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0555,size=4k,nr_inodes=1") < 0)
+        rb_die(&rb, "mask /proc/1");
+    join(dst, sizeof(dst), c->root_dir, "/proc/sys");
+    if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        set_attr(dst, true, MOUNT_ATTR_RDONLY) < 0)
+        rb_die(&rb, "proc/sys read-only");
+
+    build_dev(&rb);
+
+    /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
+    if (chdir(c->root_dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+        rb_die(&rb, "pivot_root");
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        rb_die(&rb, "detach old root");
+    if (set_attr("/", false, MOUNT_ATTR_RDONLY | bind_attrs) < 0)
+        rb_die(&rb, "root read-only");
+    if (chdir("/work") < 0)
+        rb_die(&rb, "chdir /work");
+}
+
+/* ---- the task -------------------------------------------------------------------- */
+
+static NO_SANITIZE int task_main(void *arg)
+{
+    struct sandbox_child_ctx *c = arg;
+    const struct sandbox_bpf *bpf = c->p->bpf;
+    static const char *const empty_env[] = {NULL};
+    const struct rlimit no_core = {0, 0};
+    const char *stage = "setsid";
+    uint64_t no_signals = 0;
+    long rc;
+
+    /* A new session: no controlling terminal of the host to push input into. */
+    if (setsid() < 0)
+        goto fail;
+    stage = "pdeathsig";
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        goto fail;
+    /* Not a plain close: the fd table is the reaper's until exec, which unshares it. */
+    stage = "close fds";
+    if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+        goto fail;
+    stage = "rlimits";
+    if (setrlimit(RLIMIT_CORE, &no_core) < 0 || setrlimit(RLIMIT_CPU, &c->rl_cpu) < 0 ||
+        setrlimit(RLIMIT_FSIZE, &c->rl_fsize) < 0 || setrlimit(RLIMIT_NOFILE, &c->rl_nofile) < 0 ||
+        setrlimit(RLIMIT_NPROC, &c->rl_nproc) < 0)
+        goto fail;
+    stage = "drop capabilities";
+    for (cap_value_t cap = 0; cap < (cap_value_t)cap_max_bits(); cap++)
+        if (cap_drop_bound(cap) < 0)
+            goto fail;
+    if (cap_reset_ambient() < 0 || cap_set_proc(c->sb->no_caps) < 0)
+        goto fail;
+
+    /* From here on raw syscalls only (see NO_SANITIZE); errors come back as -errno. */
+    stage = "address-space limit";
+    if ((rc = RAW(SYS_prlimit64, 0, RLIMIT_AS, &c->rl_as, 0, 0)) < 0)
+        goto fail_rc;
+    stage = "no_new_privs";
+    if ((rc = RAW(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
+        goto fail_rc;
+    stage = "signal mask";
+    if ((rc = RAW(SYS_rt_sigprocmask, SIG_SETMASK, &no_signals, 0, sizeof(no_signals), 0)) < 0)
+        goto fail_rc;
+    /* The very last step: from here on only execve, write and exit are sure to pass. */
+    stage = "seccomp";
+    if (bpf) {
+        rc = RAW(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                 bpf->uses_notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &bpf->prog, 0, 0);
+        if (rc < 0)
+            goto fail_rc;
+        if (bpf->uses_notify)
+            c->listener_fd = (int)rc;
+    }
+    rc = RAW(SYS_execve, c->argv[0], c->argv, c->envp ? c->envp : empty_env, 0, 0);
+    die(REPORT_FD, SANDBOX_REPORT_EXEC_FAILED, "execve", (int)-rc);
+fail:
+    die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, stage, errno);
+fail_rc:
+    die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, stage, (int)-rc);
+}
+
+/* ---- pid 1 ------------------------------------------------------------------------ */
+
+/* Put the pipes at 0..3 and close everything else the daemon had open. */
+static void arrange_fds(const struct sandbox_child_ctx *c)
+{
+    int src[4] = {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->report_fd};
+
+    /* First move them above the targets so that no dup2 clobbers a source. */
+    for (int i = 0; i < 4; i++)
+        if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
+            die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dup", errno);
+    for (int i = 0; i < 4; i++)
+        if (dup2(src[i], i) < 0)
+            die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dup2", errno);
+    if (close_range(4, ~0u, 0) < 0)
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "close_range", errno);
+}
+
+static void reset_signals(void)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* glibc-reserved signals fail: they stay blocked */
+}
+
+/* Answer one seccomp notification: name it once, kill the caller. */
+static void handle_notification(int listener, struct sandbox_report *st)
+{
+    struct seccomp_notif n;
+    struct seccomp_notif_resp resp;
+
+    memset(&n, 0, sizeof(n));
+    if (RAW(SYS_ioctl, listener, SECCOMP_IOCTL_NOTIF_RECV, &n, 0, 0) < 0)
+        return;
+    if (!st->seccomp_hit) {
+        st->seccomp_hit = 1;
+        st->seccomp_nr = n.data.nr;
+        st->seccomp_arch = n.data.arch;
+    }
+    RAW(SYS_kill, n.pid, SIGKILL, 0, 0, 0);
+    memset(&resp, 0, sizeof(resp));
+    resp.id = n.id;
+    resp.error = -EPERM;
+    RAW(SYS_ioctl, listener, SECCOMP_IOCTL_NOTIF_SEND, &resp, 0, 0);
+}
+
+/* Reap until the task ends; orphans are reaped as they come. */
+static __attribute__((noreturn)) void reap(pid_t task, int listener)
+{
+    struct sandbox_report st;
+    struct pollfd pfd[2] = {{SIGNAL_FD, POLLIN, 0}, {listener, POLLIN, 0}};
+
+    memset(&st, 0, sizeof(st));
+    st.kind = SANDBOX_REPORT_STATUS;
+    for (;;) {
+        for (;;) {
+            siginfo_t si;
+            struct rusage ru;
+            memset(&si, 0, sizeof(si));
+            long r = RAW(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG | __WALL, &ru);
+            if (r < 0 || si.si_pid == 0)
+                break;
+            if (si.si_pid == task) {
+                st.task_code = si.si_code;
+                st.task_status = si.si_status;
+                st.ru = ru;
+                raw_report(REPORT_FD, &st);
+                raw_exit(0); /* the kernel kills whatever is left in the namespace */
+            }
+        }
+        if (RAW(SYS_poll, pfd, listener >= 0 ? 2 : 1, -1, 0, 0) <= 0)
+            continue;
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo ssi;
+            RAW(SYS_read, SIGNAL_FD, &ssi, sizeof(ssi), 0, 0);
+        }
+        if (listener >= 0 && (pfd[1].revents & POLLIN))
+            handle_notification(listener, &st);
+        else if (listener >= 0 && (pfd[1].revents & (POLLHUP | POLLERR)))
+            pfd[1].fd = -1;
+    }
+}
+
+int sandbox_child_main(void *arg)
+{
+    struct sandbox_child_ctx *c = arg;
+    sigset_t chld;
+    char go;
+    long task;
+
+    /* Raw read: nothing may touch errno before the spawning thread has finished. */
+    if (RAW(SYS_read, c->go_fd, &go, 1, 0, 0) != 1)
+        raw_exit(125);
+    reset_signals();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "pdeathsig", errno);
+    /* The task must not read this memory (the daemon's) through /proc/1/mem, environ or
+     * maps.  Non-dumpable makes them need CAP_SYS_PTRACE; but dumpability belongs to the
+     * memory, and an ordinary-user daemon must stay dumpable to write its children's id
+     * maps.  So: always mask /proc/1 (build_root) and refuse ptrace and process_vm_* in
+     * every profile; besides, non-dumpable where that costs nothing — our own copy, or
+     * as root (changing the euid below makes the memory non-dumpable anyway). */
+    if ((c->sb->is_root || !c->sb->clone_vm) && prctl(PR_SET_DUMPABLE, 0) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dumpable", errno);
+    /* Raw: libc's set*id would see the daemon's threads (shared memory) and try to
+     * broadcast the change to them. */
+    long rc = c->drop_groups ? RAW(SYS_setgroups, 0, NULL, 0, 0, 0) : 0;
+    if (rc < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "setgroups", (int)-rc);
+    rc = RAW(SYS_setresgid, SANDBOX_TASK_ID, SANDBOX_TASK_ID, SANDBOX_TASK_ID, 0, 0);
+    if (rc == 0)
+        rc = RAW(SYS_setresuid, SANDBOX_TASK_ID, SANDBOX_TASK_ID, SANDBOX_TASK_ID, 0, 0);
+    if (rc < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "set ids", (int)-rc);
+    /* After the spawning thread moved us into the spawn's cgroup: that is the root. */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "cgroup namespace", errno);
+    if (sethostname(c->p->hostname, strlen(c->p->hostname)) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "sethostname", errno);
+    build_root(c);
+    arrange_fds(c);
+
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 are taken */
+    if (sfd < 0 || (sfd != SIGNAL_FD && dup2(sfd, SIGNAL_FD) < 0))
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "signalfd", errno);
+
+    c->listener_fd = -1;
+    task = clone(task_main, c->task_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD,
+                 c);
+    if (task < 0)
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "clone task", errno);
+
+    /* The task has exec'd (or failed and said so): its pipes are its own now. */
+    RAW(SYS_close, 0, 0, 0, 0, 0);
+    RAW(SYS_close, 1, 0, 0, 0, 0);
+    RAW(SYS_close, 2, 0, 0, 0, 0);
+    struct sandbox_report execed;
+    memset(&execed, 0, sizeof(execed));
+    execed.kind = SANDBOX_REPORT_EXECED;
+    raw_report(REPORT_FD, &execed);
+    reap((pid_t)task, c->listener_fd);
+}

@@ -1,0 +1,155 @@
+/*
+ * Shared between the sandbox_*.c files only; not part of the core's API.
+ */
+#ifndef TEL_SANDBOX_INTERNAL_H
+#define TEL_SANDBOX_INTERNAL_H
+
+/* clone, setns, pipe2, close_range, mount_setattr: include this header first. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include "sandbox.h"
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SANDBOX_ERR(err, size, ...) snprintf((err), (size), __VA_ARGS__)
+
+/* ---- the sandbox handle (sandbox_spawn.c) -------------------------------------- */
+
+struct sandbox {
+    bool is_root;            /* CAP_SYS_ADMIN over our user namespace: root maps ids */
+    uid_t host_uid;          /* what the task's uid maps to */
+    gid_t host_gid;
+    int shared_netns_fd;     /* the pre-made empty network namespace, or -1 */
+    int host_netns_fd;       /* to return the calling thread to, or -1 */
+    bool seccomp_notify;     /* SECCOMP_RET_USER_NOTIF usable: killed syscalls get named */
+    bool clone_vm;           /* children share our memory until exec (no page-table copy) */
+    cap_t no_caps;           /* an empty capability set, made here so children never allocate */
+    struct sandbox_cgroup_info {
+        bool available;
+        char path[PATH_MAX]; /* parent cgroup dir (host path) */
+        char reason[256];    /* why not available */
+        bool cpu;            /* cpu controller present too */
+    } cgroup;
+};
+
+/* ---- seccomp (sandbox_seccomp.c) ----------------------------------------------- */
+
+struct sandbox_bpf {
+    struct sock_fprog prog;  /* filter owned (malloc) */
+    bool uses_notify;        /* load with a listener; the reaper names killed syscalls */
+};
+
+int sandbox_seccomp_compile(const struct sandbox_profile *p, bool notify,
+                            struct sandbox_bpf **out, char *err, size_t err_size);
+void sandbox_seccomp_free(struct sandbox_bpf *bpf);
+/* The name of syscall nr on audit arch `arch` into buf ("i386:mount" for foreign ones). */
+void sandbox_seccomp_name(uint32_t arch, int nr, char *buf, size_t size);
+/* True when name is a syscall libseccomp knows on the native architecture. */
+bool sandbox_seccomp_known(const char *name);
+/* Built-in deny list (NULL-terminated). */
+extern const char *const sandbox_seccomp_default_deny[];
+
+/* ---- cgroup v2 (sandbox_cgroup.c) ----------------------------------------------- */
+
+void sandbox_cgroup_detect(const char *parent_hint, struct sandbox_cgroup_info *info);
+/* Make a per-spawn child cgroup with limits; *dir_out gets its path. */
+int sandbox_cgroup_create(const struct sandbox_cgroup_info *info, uint64_t memory_max,
+                          uint64_t pids_max, uint64_t cpu_max_pct, char *dir_out,
+                          size_t dir_size);
+int sandbox_cgroup_add_pid(const char *dir, pid_t pid);
+/* oom_kill count from memory.events, or 0. */
+uint64_t sandbox_cgroup_oom_kills(const char *dir);
+void sandbox_cgroup_remove(const char *dir);
+/* Parsers, exposed for unit tests. */
+uint64_t sandbox_cgroup_parse_oom_kill(const char *memory_events);
+bool sandbox_cgroup_has_controllers(const char *controllers_line, const char *const *want);
+void sandbox_cgroup_format_cpu_max(uint64_t pct, char *buf, size_t size);
+
+/* ---- capture (sandbox_capture.c) ----------------------------------------------- */
+
+/* Keeps the first `cap` bytes (head) or the last `cap` bytes (tail) of a stream. */
+struct sandbox_capture {
+    char *buf;        /* cap + 1 bytes */
+    size_t cap, len;
+    size_t start;     /* tail mode: ring start */
+    bool tail, truncated;
+};
+
+int sandbox_capture_init(struct sandbox_capture *c, size_t cap, bool tail);
+void sandbox_capture_add(struct sandbox_capture *c, const char *data, size_t n);
+/* Hand the bytes over as a NUL-terminated malloc'd string (in order). */
+char *sandbox_capture_take(struct sandbox_capture *c, size_t *len, bool *truncated);
+void sandbox_capture_free(struct sandbox_capture *c);
+
+/* ---- classification (sandbox_result.c) ----------------------------------------- */
+
+/* Facts gathered about how a spawn ended, turned into a result by sandbox_classify. */
+struct sandbox_exit_facts {
+    bool have_status;    /* the reaper reported the task's end */
+    int task_code;         /* CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+    int task_status;       /* exit code or signal */
+    bool deadline;       /* we killed it: deadline */
+    bool cancelled;      /* we killed it: cancel fd */
+    uint64_t oom_kills;  /* cgroup memory.events oom_kill during the spawn */
+    bool seccomp_hit;    /* the reaper killed it for a forbidden syscall */
+    uint32_t seccomp_arch;
+    int seccomp_nr;
+    uint64_t cpu_us;     /* user + sys */
+    uint64_t cpu_limit_s;/* the cpu rlimit (soft), 0 = none */
+    int setup_errno;     /* > 0: the sandbox could not be set up / exec failed */
+    const char *setup_stage;
+};
+
+void sandbox_classify(const struct sandbox_exit_facts *f, struct sandbox_result *res);
+
+/* ---- the child side (sandbox_child.c) ------------------------------------------ */
+
+enum sandbox_report_kind {
+    SANDBOX_REPORT_SETUP_FAILED = 1, /* the sandbox could not be set up (stage, err) */
+    SANDBOX_REPORT_EXEC_FAILED,      /* execve failed (err) */
+    SANDBOX_REPORT_EXECED,           /* the task started; the reaper runs */
+    SANDBOX_REPORT_STATUS,           /* the task ended (si_*, ru, seccomp) */
+};
+
+/* One message from the sandbox's pid 1 to the spawning thread.  Smaller than
+ * PIPE_BUF, so each write is atomic. */
+struct sandbox_report {
+    uint32_t kind;
+    int32_t err;
+    char stage[40];
+    int32_t task_code, task_status;
+    struct rusage ru;
+    uint32_t seccomp_hit;
+    uint32_t seccomp_arch;
+    int32_t seccomp_nr;
+};
+
+/* Everything the children need, prepared by the spawning thread before clone so that
+ * the children never allocate (they may share the daemon's memory). */
+struct sandbox_child_ctx {
+    const struct sandbox *sb;
+    const struct sandbox_profile *p;
+    const char *const *argv;
+    const char *const *envp;
+    const char *const *extra_ro_binds;
+    const char *root_dir;     /* host path: mount point of the new root */
+    const char *work_dir;     /* host path: the per-attempt work dir */
+    int go_fd, report_fd, stdin_fd, stdout_fd, stderr_fd;
+    bool drop_groups;         /* setgroups(0) allowed (root mapped our ids) */
+    struct rlimit rl_cpu, rl_as, rl_fsize, rl_nofile, rl_nproc;
+    void *task_stack_top;     /* for the vfork-style clone of the task */
+    volatile int listener_fd; /* written by the task child before exec */
+};
+
+/* Entry of the sandbox's pid 1 (clone callback). */
+int sandbox_child_main(void *ctx);
+
+#endif /* TEL_SANDBOX_INTERNAL_H */

@@ -1,0 +1,552 @@
+/*
+ * sandbox_spawn: the spawning thread's side.
+ *
+ * How the child is made, and why.  teld is multithreaded and may be large (LMDB maps,
+ * caches): fork() would copy its page tables (~23 µs per MB of heap here) and an LMDB
+ * environment must never cross a fork.  So the sandbox's pid 1 is cloned with CLONE_VM
+ * (posix_spawn-style: no copy, no fork of the daemon), on its own stack, with the new
+ * namespaces in the same clone call.  Not CLONE_VFORK: this thread must write the
+ * child's uid/gid maps (as root it maps the task to an unprivileged host uid, which the
+ * child may not do for itself) and move it into its cgroup before the child goes on; the
+ * child waits on a pipe for that.  A small helper process forked at start-up would also
+ * avoid the copy, but costs a message round trip and fd passing per spawn and is one more
+ * process to supervise; the measurements are in docs/sandbox.md.
+ *
+ * Under ASan the child is a copy (no CLONE_VM): sanitizer state must not be shared.
+ */
+#include "sandbox_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define CHILD_STACK (256 * 1024)
+#define MB (1024ull * 1024ull)
+
+/* Everything one spawn owns; released in one place. */
+struct spawn {
+    char attempt[PATH_MAX];   /* <parent>/tel-sandbox-XXXXXX */
+    char root[PATH_MAX + 8];  /* attempt/root: the new root's mount point */
+    char work[PATH_MAX + 8];  /* attempt/work: the task's /work */
+    char cgroup[PATH_MAX];    /* per-spawn cgroup, or "" */
+    int stdin_p[2], stdout_p[2], stderr_p[2], report_p[2], go_p[2];
+    int pidfd;
+    pid_t pid;
+    char *stacks;
+    struct sandbox_capture out, err;
+    struct sandbox_exit_facts facts;
+    struct rusage ru;
+    bool have_ru;
+};
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Milliseconds until the deadline for poll (-1 = none, 0 = passed). */
+static int poll_timeout(const struct timespec *deadline)
+{
+    struct timespec now;
+    int64_t ms;
+    if (deadline->tv_sec == 0 && deadline->tv_nsec == 0)
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+         (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    if (ms <= 0)
+        return (deadline->tv_sec > now.tv_sec ||
+                (deadline->tv_sec == now.tv_sec && deadline->tv_nsec > now.tv_nsec)) ? 1 : 0;
+    return ms > 1000000 ? 1000000 : (int)ms;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP || type == FTW_D || type == FTW_DNR)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static int open_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    /* The task may have left directories we cannot list; we own them (or are root). */
+    if (type == FTW_D && (st->st_mode & 0700) != 0700)
+        chmod(path, 0700);
+    return 0;
+}
+
+static void remove_tree(const char *path, const char *root, const char *work)
+{
+    /* Most tasks leave nothing behind: three rmdirs, no walk. */
+    rmdir(work);
+    rmdir(root);
+    if (rmdir(path) == 0 || errno == ENOENT)
+        return;
+    nftw(path, open_entry, 32, FTW_PHYS | FTW_MOUNT);
+    nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int rc = 0;
+    if (fd < 0)
+        return -errno;
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        rc = -EPERM;
+    close(fd);
+    return rc;
+}
+
+/* Map the task's ids: one uid and one gid, to the host ids sandbox_init chose. */
+static int write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage)
+{
+    char path[64], map[64];
+    int rc;
+
+    snprintf(map, sizeof(map), "%d %lu 1\n", SANDBOX_TASK_ID, (unsigned long)sb->host_uid);
+    snprintf(path, sizeof(path), "/proc/%ld/uid_map", (long)pid);
+    *stage = "uid_map";
+    if ((rc = write_file(path, map)) < 0)
+        return rc;
+    if (!sb->is_root) {
+        /* Required before an unprivileged gid_map; root keeps setgroups so that the
+         * child can drop the daemon's supplementary groups itself. */
+        snprintf(path, sizeof(path), "/proc/%ld/setgroups", (long)pid);
+        *stage = "setgroups";
+        if ((rc = write_file(path, "deny")) < 0)
+            return rc;
+    }
+    snprintf(map, sizeof(map), "%d %lu 1\n", SANDBOX_TASK_ID, (unsigned long)sb->host_gid);
+    snprintf(path, sizeof(path), "/proc/%ld/gid_map", (long)pid);
+    *stage = "gid_map";
+    return write_file(path, map);
+}
+
+/* The limit a profile asks for, never above our own hard limit: in its user namespace
+ * the task could not raise it, and setrlimit would fail. */
+static struct rlimit limit_of(int resource, uint64_t value, uint64_t scale, uint64_t extra)
+{
+    struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY}, ours;
+    if (value) {
+        rl.rlim_cur = value * scale;
+        rl.rlim_max = value * scale + extra;
+    }
+    if (getrlimit(resource, &ours) == 0 && ours.rlim_max != RLIM_INFINITY) {
+        if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > ours.rlim_max)
+            rl.rlim_max = ours.rlim_max;
+        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > rl.rlim_max)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl;
+}
+
+static void prepare_limits(const struct sandbox_profile *p, double factor, bool cgroup,
+                           struct sandbox_child_ctx *c)
+{
+    uint64_t as_mb = p->rlimits.as_mb;
+
+    if (!cgroup && as_mb == 0)
+        as_mb = p->memory_max_mb; /* the only memory limit left without cgroups */
+    as_mb = (uint64_t)((double)as_mb * factor);
+    /* SIGXCPU at the soft limit; the kernel's SIGKILL one second later. */
+    c->rl_cpu = limit_of(RLIMIT_CPU, p->rlimits.cpu_s, 1, 1);
+    c->rl_as = limit_of(RLIMIT_AS, as_mb, MB, 0);
+    c->rl_fsize = limit_of(RLIMIT_FSIZE, p->rlimits.fsize_mb, MB, 0);
+    c->rl_nproc = limit_of(RLIMIT_NPROC, p->rlimits.nproc, 1, 0);
+    c->rl_nofile = limit_of(RLIMIT_NOFILE, p->rlimits.nofile, 1, 0);
+}
+
+static int make_dirs(struct spawn *s, const struct sandbox *sb, const char *parent)
+{
+    int n = snprintf(s->attempt, sizeof(s->attempt), "%s/tel-sandbox-XXXXXX",
+                     parent ? parent : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof(s->attempt))
+        return -ENAMETOOLONG;
+    if (!mkdtemp(s->attempt)) {
+        s->attempt[0] = '\0';
+        return -errno;
+    }
+    snprintf(s->root, sizeof(s->root), "%s/root", s->attempt);
+    snprintf(s->work, sizeof(s->work), "%s/work", s->attempt);
+    /* The child (host uid sb->host_uid) must reach root/ and work/, nobody else work/. */
+    if (chmod(s->attempt, 0711) < 0 || mkdir(s->root, 0755) < 0 || mkdir(s->work, 0700) < 0)
+        return -errno;
+    if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
+        return -errno;
+    return 0;
+}
+
+static int make_pipes(struct spawn *s)
+{
+    int *pairs[] = {s->stdin_p, s->stdout_p, s->stderr_p, s->report_p, s->go_p};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+        if (pipe2(pairs[i], O_CLOEXEC) < 0)
+            return -errno;
+    /* Our ends never block: one poll loop serves them all. */
+    fcntl(s->stdin_p[1], F_SETFL, O_NONBLOCK);
+    fcntl(s->stdout_p[0], F_SETFL, O_NONBLOCK);
+    fcntl(s->stderr_p[0], F_SETFL, O_NONBLOCK);
+    fcntl(s->report_p[0], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* Clone the sandbox's pid 1 into its namespaces. */
+static int start_child(const struct sandbox *sb, const struct sandbox_profile *p,
+                       struct sandbox_child_ctx *c, struct spawn *s)
+{
+    int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+                CLONE_PIDFD | (sb->clone_vm ? CLONE_VM : 0);
+    bool switched = false;
+    int rc = 0;
+
+    if (p->network == SANDBOX_NET_NONE) {
+        if (sb->shared_netns_fd >= 0 && setns(sb->shared_netns_fd, CLONE_NEWNET) == 0)
+            switched = true; /* this thread only; the child inherits it */
+        else
+            flags |= CLONE_NEWNET;
+    }
+    /* No exit signal: the daemon gets no SIGCHLD and waitpid(-1) cannot steal it. */
+    s->pid = clone(sandbox_child_main, s->stacks + 2 * CHILD_STACK, flags, c, &s->pidfd);
+    if (s->pid < 0)
+        rc = -errno;
+    if (switched && setns(sb->host_netns_fd, CLONE_NEWNET) < 0)
+        abort(); /* a worker cut off from the host network must not go on */
+    return rc;
+}
+
+static void kill_sandbox(struct spawn *s)
+{
+    if (s->pidfd >= 0)
+        pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+}
+
+static void read_reports(struct spawn *s, bool *execed, bool *eof)
+{
+    struct sandbox_report r;
+    for (;;) {
+        ssize_t n = read(s->report_p[0], &r, sizeof(r));
+        if (n == 0)
+            *eof = true;
+        if (n != (ssize_t)sizeof(r))
+            return;
+        switch (r.kind) {
+        case SANDBOX_REPORT_SETUP_FAILED:
+        case SANDBOX_REPORT_EXEC_FAILED:
+            if (!s->facts.setup_errno) {
+                static __thread char stage[sizeof(r.stage) + 1];
+                memcpy(stage, r.stage, sizeof(r.stage));
+                stage[sizeof(r.stage)] = '\0';
+                s->facts.setup_errno = r.err > 0 ? r.err : EIO;
+                s->facts.setup_stage = stage;
+            }
+            break;
+        case SANDBOX_REPORT_EXECED:
+            *execed = true;
+            break;
+        case SANDBOX_REPORT_STATUS:
+            s->facts.have_status = true;
+            s->facts.task_code = r.task_code;
+            s->facts.task_status = r.task_status;
+            s->facts.seccomp_hit = r.seccomp_hit;
+            s->facts.seccomp_arch = r.seccomp_arch;
+            s->facts.seccomp_nr = r.seccomp_nr;
+            s->ru = r.ru;
+            s->have_ru = true;
+            break;
+        }
+    }
+}
+
+static void drain(int *fd, struct sandbox_capture *cap)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(*fd, buf, sizeof(buf));
+        if (n > 0) {
+            sandbox_capture_add(cap, buf, (size_t)n);
+            continue;
+        }
+        if (n == 0)
+            close_fd(fd);
+        return; /* EAGAIN; errno is not read (see supervise) */
+    }
+}
+
+/* The poll loop: feed stdin, capture output, watch the deadline and the cancel fd, until
+ * pid 1 has gone and every pipe is at EOF.  Before pid 1 reports EXECED it may be using
+ * this thread's errno (shared TLS), so until then only poll() and read() run here and
+ * their errno is not looked at. */
+static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
+{
+    const char *in = a->stdin_data;
+    size_t in_left = a->stdin_len, in_off = 0;
+    bool execed = false, report_eof = false, gone = false;
+    uint64_t gone_at = 0;
+
+    if (in_left == 0)
+        close_fd(&s->stdin_p[1]);
+    for (;;) {
+        struct pollfd pfd[6];
+        int n = 0, i_in = -1, i_out = -1, i_err = -1, i_rep = -1, i_pid = -1, i_can = -1;
+        int timeout = poll_timeout(&a->deadline);
+
+        if (execed && s->stdin_p[1] >= 0)
+            pfd[i_in = n++] = (struct pollfd){s->stdin_p[1], POLLOUT, 0};
+        if (s->stdout_p[0] >= 0)
+            pfd[i_out = n++] = (struct pollfd){s->stdout_p[0], POLLIN, 0};
+        if (s->stderr_p[0] >= 0)
+            pfd[i_err = n++] = (struct pollfd){s->stderr_p[0], POLLIN, 0};
+        if (!report_eof)
+            pfd[i_rep = n++] = (struct pollfd){s->report_p[0], POLLIN, 0};
+        if (!gone)
+            pfd[i_pid = n++] = (struct pollfd){s->pidfd, POLLIN, 0};
+        if (a->cancel_fd >= 0 && !s->facts.cancelled && !s->facts.deadline && !gone)
+            pfd[i_can = n++] = (struct pollfd){a->cancel_fd, POLLIN, 0};
+        if (gone && report_eof && s->stdout_p[0] < 0 && s->stderr_p[0] < 0)
+            return;
+        if (gone || s->facts.deadline || s->facts.cancelled) {
+            /* Pipes close once the namespace is dead; do not wait forever regardless. */
+            timeout = 100;
+            if (gone && now_us() - gone_at > 2000000)
+                return;
+        }
+        int r = poll(pfd, (nfds_t)n, timeout);
+        if (r == 0 && timeout >= 0 && !gone && !s->facts.deadline && !s->facts.cancelled &&
+            poll_timeout(&a->deadline) == 0) {
+            s->facts.deadline = true;
+            kill_sandbox(s);
+            continue;
+        }
+        if (r <= 0)
+            continue;
+        if (i_can >= 0 && pfd[i_can].revents) {
+            s->facts.cancelled = true;
+            kill_sandbox(s);
+        }
+        if (i_rep >= 0 && pfd[i_rep].revents)
+            read_reports(s, &execed, &report_eof);
+        if (i_out >= 0 && pfd[i_out].revents)
+            drain(&s->stdout_p[0], &s->out);
+        if (i_err >= 0 && pfd[i_err].revents)
+            drain(&s->stderr_p[0], &s->err);
+        if (i_in >= 0 && pfd[i_in].revents) {
+            ssize_t w = write(s->stdin_p[1], in + in_off, in_left);
+            if (w > 0) {
+                in_off += (size_t)w;
+                in_left -= (size_t)w;
+            }
+            /* EPIPE (SIGPIPE is blocked): the task closed its stdin; that is its right. */
+            if (in_left == 0 || (w < 0 && errno != EAGAIN && errno != EINTR) ||
+                (pfd[i_in].revents & (POLLERR | POLLHUP)))
+                close_fd(&s->stdin_p[1]);
+        }
+        if (i_pid >= 0 && pfd[i_pid].revents) {
+            gone = true;
+            gone_at = now_us();
+            read_reports(s, &execed, &report_eof);
+        }
+    }
+}
+
+static void reap_child(struct spawn *s)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    /* Raw: glibc's waitid has no rusage argument. */
+    if (syscall(SYS_waitid, P_PIDFD, s->pidfd, &si, WEXITED | __WALL,
+                s->have_ru ? NULL : &s->ru) == 0 && !s->have_ru)
+        s->have_ru = true;
+}
+
+static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result *res)
+{
+    int *fds[] = {&s->stdin_p[0], &s->stdin_p[1], &s->stdout_p[0], &s->stdout_p[1],
+                  &s->stderr_p[0], &s->stderr_p[1], &s->report_p[0], &s->report_p[1],
+                  &s->go_p[0], &s->go_p[1], &s->pidfd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        close_fd(fds[i]);
+    if (s->stacks)
+        munmap(s->stacks, 2 * CHILD_STACK);
+    if (s->cgroup[0])
+        sandbox_cgroup_remove(s->cgroup);
+    if (s->attempt[0]) {
+        if (keep_work) {
+            rmdir(s->root);
+            res->workdir = strdup(s->work);
+        } else {
+            remove_tree(s->attempt, s->root, s->work);
+        }
+    }
+    sandbox_capture_free(&s->out);
+    sandbox_capture_free(&s->err);
+}
+
+int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
+                  const struct sandbox_spawn_args *a, struct sandbox_result *res)
+{
+    struct spawn s = {.pidfd = -1};
+    struct sandbox_child_ctx c;
+    double factor = a->memory_factor > 0 ? a->memory_factor : 1.0;
+    sigset_t all, old;
+    const char *stage = "work dir";
+    uint64_t start = now_us();
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    memset(&c, 0, sizeof(c));
+    int *init_fds[] = {s.stdin_p, s.stdout_p, s.stderr_p, s.report_p, s.go_p};
+    for (size_t i = 0; i < 5; i++)
+        init_fds[i][0] = init_fds[i][1] = -1;
+    if (!a->argv || !a->argv[0] || a->argv[0][0] != '/') {
+        rc = -EINVAL;
+        stage = "argv (argv[0] must be an absolute path)";
+        goto out;
+    }
+    if (!p->bpf) {
+        rc = -EINVAL; /* never run without the filter */
+        stage = "profile (not compiled: call sandbox_profile_compile)";
+        goto out;
+    }
+    if ((rc = sandbox_capture_init(&s.out, a->stdout_cap ? a->stdout_cap
+                                                          : p->stdout_cap_kb * 1024, false)) < 0 ||
+        (rc = sandbox_capture_init(&s.err, a->stderr_cap ? a->stderr_cap
+                                                          : p->stderr_cap_kb * 1024, true)) < 0) {
+        stage = "capture buffers";
+        goto out;
+    }
+    if ((rc = make_dirs(&s, sb, a->workdir_parent)) < 0)
+        goto out;
+    stage = "pipes";
+    if ((rc = make_pipes(&s)) < 0)
+        goto out;
+    stage = "cgroup";
+    if (sb->cgroup.available &&
+        (rc = sandbox_cgroup_create(&sb->cgroup,
+                                    (uint64_t)((double)p->memory_max_mb * factor) * MB,
+                                    p->pids_max, p->cpu_max_pct, s.cgroup,
+                                    sizeof(s.cgroup))) < 0) {
+        s.cgroup[0] = '\0';
+        goto out;
+    }
+    stage = "child stacks";
+    s.stacks = mmap(NULL, 2 * CHILD_STACK, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (s.stacks == MAP_FAILED) {
+        s.stacks = NULL;
+        rc = -errno;
+        goto out;
+    }
+    c.sb = sb;
+    c.p = p;
+    c.argv = a->argv;
+    c.envp = a->envp;
+    c.extra_ro_binds = a->extra_ro_binds;
+    c.root_dir = s.root;
+    c.work_dir = s.work;
+    c.go_fd = s.go_p[0];
+    c.report_fd = s.report_p[1];
+    c.stdin_fd = s.stdin_p[0];
+    c.stdout_fd = s.stdout_p[1];
+    c.stderr_fd = s.stderr_p[1];
+    c.drop_groups = sb->is_root;
+    c.task_stack_top = s.stacks + CHILD_STACK;
+    c.listener_fd = -1;
+    prepare_limits(p, factor, s.cgroup[0] != '\0', &c);
+
+    /* Signals stay blocked here until the end: the child starts with every signal
+     * blocked (it must not run the daemon's handlers), and a task that closes its stdin
+     * must give us EPIPE, not SIGPIPE. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    stage = "clone";
+    if ((rc = start_child(sb, p, &c, &s)) < 0)
+        goto unmask;
+    if ((rc = write_id_maps(sb, s.pid, &stage)) < 0 ||
+        (s.cgroup[0] && (stage = "cgroup.procs", rc = sandbox_cgroup_add_pid(s.cgroup, s.pid)) < 0)) {
+        kill_sandbox(&s);
+        reap_child(&s);
+        goto unmask;
+    }
+    /* Our copies of the child's ends go before it runs, so EOFs mean what they say. */
+    close_fd(&s.stdin_p[0]);
+    close_fd(&s.stdout_p[1]);
+    close_fd(&s.stderr_p[1]);
+    close_fd(&s.report_p[1]);
+    close_fd(&s.go_p[0]);
+    if (write(s.go_p[1], "g", 1) != 1) {
+        rc = -EPIPE;
+        stage = "go";
+        kill_sandbox(&s);
+        reap_child(&s);
+        goto unmask;
+    }
+    close_fd(&s.go_p[1]);
+    supervise(&s, a);
+    if (s.cgroup[0])
+        s.facts.oom_kills = sandbox_cgroup_oom_kills(s.cgroup);
+    reap_child(&s);
+    rc = 0;
+unmask:
+    {
+        /* Drop a SIGPIPE we caused before the thread's own mask returns. */
+        sigset_t pipe_only;
+        struct timespec zero = {0, 0};
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        if (!sigismember(&old, SIGPIPE))
+            while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
+                ;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+out:
+    if (rc < 0) {
+        s.facts.setup_errno = -rc;
+        s.facts.setup_stage = stage;
+    }
+    if (s.have_ru) {
+        s.facts.cpu_us = (uint64_t)(s.ru.ru_utime.tv_sec + s.ru.ru_stime.tv_sec) * 1000000u +
+                         (uint64_t)(s.ru.ru_utime.tv_usec + s.ru.ru_stime.tv_usec);
+        res->user_cpu_us = (uint64_t)s.ru.ru_utime.tv_sec * 1000000u + (uint64_t)s.ru.ru_utime.tv_usec;
+        res->sys_cpu_us = (uint64_t)s.ru.ru_stime.tv_sec * 1000000u + (uint64_t)s.ru.ru_stime.tv_usec;
+        /* The reaper's own rusage counts the daemon's memory (shared): only the task's. */
+        if (s.facts.have_status)
+            res->max_rss_kb = (uint64_t)s.ru.ru_maxrss;
+    }
+    s.facts.cpu_limit_s = p->rlimits.cpu_s;
+    sandbox_classify(&s.facts, res);
+    if (res->death == TEL_DEATH_SPAWN_FAILED && rc == 0)
+        rc = -(s.facts.setup_errno ? s.facts.setup_errno : EIO);
+    res->out = s.out.buf ? sandbox_capture_take(&s.out, &res->out_len, &res->out_truncated)
+                         : NULL;
+    res->err = s.err.buf ? sandbox_capture_take(&s.err, &res->err_len, &res->err_truncated)
+                         : NULL;
+    res->wall_us = now_us() - start;
+    spawn_release(&s, p->workdir == SANDBOX_WORKDIR_KEEP, res);
+    return rc;
+}
