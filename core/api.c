@@ -3,6 +3,7 @@
 #include "config.h"
 #include "api.h"
 #include "auth.h"
+#include "host.h"
 #include "events.h"
 #include "log.h"
 #include "task.h"
@@ -330,6 +331,7 @@ static void m_status(struct call *c)
     json_object_set_new(st, "api", json_pack("{s:i, s:I, s:I}", "connections", (int)ss.connections,
                                              "requests", (json_int_t)ss.requests, "accepted",
                                              (json_int_t)ss.accepted));
+    json_object_set_new(st, "sandbox", host_sandbox_status());
     json_object_set_new(st, "caller", json_pack("{s:i, s:s}", "uid", (int)c->peer->uid, "roles",
                                                 auth_names(c->roles)));
     reply(c, st);

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "attempt.h"
+#include "host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ void attempt_release(struct tel_attempt *a)
 
 void attempt_clear(struct tel_attempt *a)
 {
+    host_spawn_release(a);
     json_decref(a->output);
     json_decref(a->details);
     free(a->error_code);

@@ -21,6 +21,9 @@ struct tel_attempt {
     atomic_bool cancelled;
     atomic_int cancel_fd;   /* eventfd, readable once cancelled; made on first request */
     const char *sandbox;    /* profile name, or NULL for "default" */
+    const char *previous_error; /* the previous attempt's error code, or NULL */
+    const void *profiles;   /* the struct runtime whose sandbox profiles apply */
+    void *spawns;           /* what spawns left, freed by host_spawn_release */
 
     /* reported by the executor */
     json_t *output;         /* owned */

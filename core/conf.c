@@ -613,6 +613,23 @@ static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
             sb->name = strdup(config_setting_name(e));
             sb->settings = conf_json_from_setting(e);
             sb->origin = origin_of(cfg, e);
+            char err_path[128] = "", err[256] = "";
+            if (sandbox_profile_from_json(sb->settings, &sb->profile, err_path, sizeof(err_path),
+                                          err, sizeof(err)) < 0) {
+                /* "rlimits.cpu_s" / "ro_binds[2]" → the setting, for its line */
+                char lookup[160], full[256];
+                size_t o = 0;
+                for (const char *c = err_path; *c && o + 2 < sizeof(lookup); c++) {
+                    if (*c == '[' && o > 0)
+                        lookup[o++] = '.';
+                    lookup[o++] = *c;
+                }
+                lookup[o] = '\0';
+                const config_setting_t *at = o ? config_setting_lookup((config_setting_t *)e, lookup)
+                                               : NULL;
+                snprintf(full, sizeof(full), "%s%s%s", path, err_path[0] ? "." : "", err_path);
+                problem(ctx, at ? at : e, full, "%s", err);
+            }
         }
         free(path);
     }
@@ -922,6 +939,7 @@ void conf_free(struct tel_config *cfg)
     for (size_t i = 0; i < cfg->n_sandboxes; i++) {
         free(cfg->sandboxes[i].name);
         json_decref(cfg->sandboxes[i].settings);
+        sandbox_profile_free(&cfg->sandboxes[i].profile);
     }
     free(cfg->sandboxes);
     for (size_t i = 0; i < cfg->n_task_types; i++) {

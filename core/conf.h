@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "diag.h"
+#include "sandbox.h"
 
 struct strv {
     char **v;
@@ -72,6 +73,7 @@ struct config_plugin {
 struct config_sandbox {
     char *name;
     json_t *settings; /* the profile's group as JSON; owned */
+    struct sandbox_profile profile; /* parsed from settings (not yet compiled) */
     struct config_origin origin;
 };
 

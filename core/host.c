@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Atomic host_spawn_fn spawn_impl;
-
-void host_set_spawn(host_spawn_fn fn) { atomic_store(&spawn_impl, fn); }
 
 static void host_log(struct tel_context *ctx, enum tel_log_level level, const char *fmt, ...)
     TEL_PRINTF(3, 4);
@@ -89,19 +86,7 @@ static void host_heartbeat(struct tel_attempt *a, json_t *details)
     atomic_store(&a->last_heartbeat_ms, attempt_now_ms());
 }
 
-static int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
-                      struct tel_spawn_result *res)
-{
-    host_spawn_fn fn = atomic_load(&spawn_impl);
-    if (!fn) {
-        memset(res, 0, sizeof(*res));
-        res->size = sizeof(*res);
-        res->death = TEL_DEATH_SPAWN_FAILED;
-        res->message = "the sandbox service is not available in this teld";
-        return -ENOSYS;
-    }
-    return fn(a, req, res);
-}
+static const char *host_previous_error(const struct tel_attempt *a) { return a->previous_error; }
 
 static const struct tel_host host = {
     .abi_major = TEL_ABI_MAJOR,
@@ -124,6 +109,7 @@ static const struct tel_host host = {
     .attempt_retry_after = host_retry_after,
     .attempt_heartbeat = host_heartbeat,
     .spawn = host_spawn,
+    .attempt_previous_error = host_previous_error,
 };
 
 const struct tel_host *host_table(void) { return &host; }

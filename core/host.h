@@ -7,10 +7,19 @@
 /* The process-wide host table.  Static; valid forever. */
 const struct tel_host *host_table(void);
 
-/* The sandbox service behind tel_host.spawn; NULL until a sandbox is set up (then spawn
- * answers -ENOSYS). */
-typedef int (*host_spawn_fn)(struct tel_attempt *a, const struct tel_spawn_request *req,
-                             struct tel_spawn_result *res);
-void host_set_spawn(host_spawn_fn fn);
+/* The sandbox service behind tel_host.spawn (host_spawn.c).  Start it once, before the
+ * first runtime is built; without it spawn answers -ENOSYS with a clear message. */
+struct sandbox;
+int host_sandbox_start(const char *workdir_parent, char *err, size_t err_size);
+void host_sandbox_stop(void);
+/* The process's sandbox, or NULL when it could not be set up. */
+const struct sandbox *host_sandbox(void);
+/* What the sandbox offers here, for server.status (a new reference). */
+json_t *host_sandbox_status(void);
+/* tel_host.spawn itself. */
+int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
+               struct tel_spawn_result *res);
+/* Free what spawns of this attempt left (called when the attempt is cleared). */
+void host_spawn_release(struct tel_attempt *a);
 
 #endif

@@ -9,6 +9,7 @@ core_libtelcore_la_SOURCES = \
 	core/diag.c core/diag.h \
 	core/events.c core/events.h \
 	core/host.c core/host.h \
+	core/host_spawn.c \
 	core/jsonrpc.c core/jsonrpc.h \
 	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \

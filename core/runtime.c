@@ -160,6 +160,25 @@ struct runtime *runtime_build(struct tel_config *cfg, struct diag_list *diags)
             diag_add(diags, cp->origin.file, cp->origin.line, path, "%s", err);
         }
     }
+    /* Sandbox profiles: compiled once per generation (the seccomp filter is built here,
+     * not per spawn), when this process has a sandbox; --check-config compiles too. */
+    if (sandbox_profile_default(&rt->default_profile) < 0)
+        abort();
+    const struct sandbox *sb = host_sandbox();
+    for (size_t i = 0; sb && i < cfg->n_sandboxes; i++) {
+        char err[512];
+        if (sandbox_profile_compile(sb, &cfg->sandboxes[i].profile, err, sizeof(err)) < 0) {
+            char path[96];
+            snprintf(path, sizeof(path), "sandboxes.%s", cfg->sandboxes[i].name);
+            diag_add(diags, cfg->sandboxes[i].origin.file, cfg->sandboxes[i].origin.line, path,
+                     "%s", err);
+        }
+    }
+    if (sb) {
+        char err[512];
+        if (sandbox_profile_compile(sb, &rt->default_profile, err, sizeof(err)) < 0)
+            diag_add(diags, cfg->path, 0, "sandboxes.default", "%s", err);
+    }
     rt->types = calloc(cfg->n_task_types + 1, sizeof(*rt->types));
     if (!rt->types)
         abort();
@@ -194,6 +213,7 @@ void runtime_free(struct runtime *rt)
     }
     free(rt->types);
     registry_unload_all(&rt->plugins);
+    sandbox_profile_free(&rt->default_profile);
     conf_free(rt->cfg);
     free(rt);
 }
@@ -236,4 +256,14 @@ const struct type_executor *runtime_route(const struct type_runtime *tr, json_t 
         if (tr->routes[i].plugin && labels_match(tr->routes[i].labels, labels))
             return &tr->routes[i];
     return tr->fallback.plugin ? &tr->fallback : NULL;
+}
+
+const struct sandbox_profile *runtime_profile(const struct runtime *rt, const char *name)
+{
+    if (!name)
+        name = "default";
+    for (size_t i = 0; i < rt->cfg->n_sandboxes; i++)
+        if (strcmp(rt->cfg->sandboxes[i].name, name) == 0)
+            return &rt->cfg->sandboxes[i].profile;
+    return strcmp(name, "default") == 0 ? &rt->default_profile : NULL;
 }

@@ -26,6 +26,7 @@ struct type_runtime {
 struct runtime {
     unsigned refs;                       /* loop thread only */
     struct tel_config *cfg;              /* owned */
+    struct sandbox_profile default_profile; /* used when the config defines no "default" */
     struct registry plugins;
     struct type_runtime *types;          /* one per cfg->task_types */
     size_t n_types;
@@ -45,5 +46,7 @@ void runtime_unref(struct runtime *rt);
 const struct type_executor *runtime_route(const struct type_runtime *tr, json_t *labels);
 
 const struct type_runtime *runtime_find_type(const struct runtime *rt, const char *name);
+/* A sandbox profile by name ("default" always exists).  NULL when unknown. */
+const struct sandbox_profile *runtime_profile(const struct runtime *rt, const char *name);
 
 #endif

@@ -258,14 +258,21 @@ static void build_dev(const struct root_builder *rb)
 static void build_root(const struct sandbox_child_ctx *c)
 {
     const struct sandbox_profile *p = c->p;
-    struct root_builder rb = {c->report_fd, c->root_dir};
+    struct root_builder rb = {c->report_fd, c->work_dir};
     uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     char dst[PATH_MAX], opts[64];
+    int work;
 
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         rb_die(&rb, "make / private");
-    if (mount("tmpfs", c->root_dir, "tmpfs", MS_NOSUID | MS_NODEV,
+    /* The new root goes on top of the work dir itself (in this namespace only): no
+     * mount-point directory to make and remove per spawn.  The work dir is bound into
+     * the new root from a copy of its mount taken before it is covered. */
+    work = open_tree(AT_FDCWD, c->work_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (work < 0)
+        rb_die(&rb, "work dir: open_tree");
+    if (mount("tmpfs", c->work_dir, "tmpfs", MS_NOSUID | MS_NODEV,
               "mode=0755,size=1m,nr_inodes=4096") < 0)
         rb_die(&rb, "root tmpfs");
     /* /tmp first: binds below /tmp (allowed) must land on top of it. */
@@ -277,21 +284,23 @@ static void build_root(const struct sandbox_child_ctx *c)
     for (size_t i = 0; c->extra_ro_binds && c->extra_ro_binds[i]; i++)
         bind_ro(&rb, c->extra_ro_binds[i], bind_attrs);
 
-    join(dst, sizeof(dst), c->root_dir, "/work");
-    if (mkdir(dst, 0755) < 0 || mount(c->work_dir, dst, NULL, MS_BIND, NULL) < 0 ||
+    join(dst, sizeof(dst), c->work_dir, "/work");
+    if (mkdir(dst, 0755) < 0 ||
+        move_mount(work, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
         set_attr(dst, false, bind_attrs) < 0)
         rb_die(&rb, "work dir");
+    close(work);
 
-    join(dst, sizeof(dst), c->root_dir, "/proc");
+    join(dst, sizeof(dst), c->work_dir, "/proc");
     if (mkdir(dst, 0555) < 0 ||
         mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         rb_die(&rb, "proc");
     /* pid 1 is this process, in the daemon's memory: hide it (see sandbox_child_main). */
-    join(dst, sizeof(dst), c->root_dir, "/proc/1");
+    join(dst, sizeof(dst), c->work_dir, "/proc/1");
     if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "mode=0555,size=4k,nr_inodes=1") < 0)
         rb_die(&rb, "mask /proc/1");
-    join(dst, sizeof(dst), c->root_dir, "/proc/sys");
+    join(dst, sizeof(dst), c->work_dir, "/proc/sys");
     if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
         set_attr(dst, true, MOUNT_ATTR_RDONLY) < 0)
         rb_die(&rb, "proc/sys read-only");
@@ -299,7 +308,7 @@ static void build_root(const struct sandbox_child_ctx *c)
     build_dev(&rb);
 
     /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
-    if (chdir(c->root_dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+    if (chdir(c->work_dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
         rb_die(&rb, "pivot_root");
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         rb_die(&rb, "detach old root");

@@ -140,8 +140,8 @@ struct sandbox_child_ctx {
     const char *const *argv;
     const char *const *envp;
     const char *const *extra_ro_binds;
-    const char *root_dir;     /* host path: mount point of the new root */
-    const char *work_dir;     /* host path: the per-attempt work dir */
+    const char *work_dir;     /* host path: the per-attempt work dir; in the child's own
+                                 mount namespace also the mount point of the new root */
     int go_fd, report_fd, stdin_fd, stdout_fd, stderr_fd;
     bool drop_groups;         /* setgroups(0) allowed (root mapped our ids) */
     struct rlimit rl_cpu, rl_as, rl_fsize, rl_nofile, rl_nproc;

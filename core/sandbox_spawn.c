@@ -36,9 +36,7 @@
 
 /* Everything one spawn owns; released in one place. */
 struct spawn {
-    char attempt[PATH_MAX];   /* <parent>/tel-sandbox-XXXXXX */
-    char root[PATH_MAX + 8];  /* attempt/root: the new root's mount point */
-    char work[PATH_MAX + 8];  /* attempt/work: the task's /work */
+    char work[PATH_MAX];      /* <parent>/tel-sandbox-XXXXXX: the task's /work */
     char cgroup[PATH_MAX];    /* per-spawn cgroup, or "" */
     int stdin_p[2], stdout_p[2], stderr_p[2], report_p[2], go_p[2];
     int pidfd;
@@ -100,11 +98,9 @@ static int open_entry(const char *path, const struct stat *st, int type, struct 
     return 0;
 }
 
-static void remove_tree(const char *path, const char *root, const char *work)
+static void remove_tree(const char *path)
 {
-    /* Most tasks leave nothing behind: three rmdirs, no walk. */
-    rmdir(work);
-    rmdir(root);
+    /* Most tasks leave nothing behind: one rmdir, no walk. */
     if (rmdir(path) == 0 || errno == ENOENT)
         return;
     nftw(path, open_entry, 32, FTW_PHYS | FTW_MOUNT);
@@ -182,21 +178,16 @@ static void prepare_limits(const struct sandbox_profile *p, double factor, bool 
     c->rl_nofile = limit_of(RLIMIT_NOFILE, p->rlimits.nofile, 1, 0);
 }
 
-static int make_dirs(struct spawn *s, const struct sandbox *sb, const char *parent)
+static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *parent)
 {
-    int n = snprintf(s->attempt, sizeof(s->attempt), "%s/tel-sandbox-XXXXXX",
-                     parent ? parent : "/tmp");
-    if (n < 0 || (size_t)n >= sizeof(s->attempt))
+    int n = snprintf(s->work, sizeof(s->work), "%s/tel-sandbox-XXXXXX", parent ? parent : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof(s->work))
         return -ENAMETOOLONG;
-    if (!mkdtemp(s->attempt)) {
-        s->attempt[0] = '\0';
+    if (!mkdtemp(s->work)) { /* mode 0700 */
+        s->work[0] = '\0';
         return -errno;
     }
-    snprintf(s->root, sizeof(s->root), "%s/root", s->attempt);
-    snprintf(s->work, sizeof(s->work), "%s/work", s->attempt);
-    /* The child (host uid sb->host_uid) must reach root/ and work/, nobody else work/. */
-    if (chmod(s->attempt, 0711) < 0 || mkdir(s->root, 0755) < 0 || mkdir(s->work, 0700) < 0)
-        return -errno;
+    /* The child runs as sb->host_uid and needs the dir; nobody else does. */
     if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
         return -errno;
     return 0;
@@ -395,13 +386,11 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
         munmap(s->stacks, 2 * CHILD_STACK);
     if (s->cgroup[0])
         sandbox_cgroup_remove(s->cgroup);
-    if (s->attempt[0]) {
-        if (keep_work) {
-            rmdir(s->root);
+    if (s->work[0]) {
+        if (keep_work)
             res->workdir = strdup(s->work);
-        } else {
-            remove_tree(s->attempt, s->root, s->work);
-        }
+        else
+            remove_tree(s->work);
     }
     sandbox_capture_free(&s->out);
     sandbox_capture_free(&s->err);
@@ -440,7 +429,7 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         stage = "capture buffers";
         goto out;
     }
-    if ((rc = make_dirs(&s, sb, a->workdir_parent)) < 0)
+    if ((rc = make_work_dir(&s, sb, a->workdir_parent)) < 0)
         goto out;
     stage = "pipes";
     if ((rc = make_pipes(&s)) < 0)
@@ -467,7 +456,6 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     c.argv = a->argv;
     c.envp = a->envp;
     c.extra_ro_binds = a->extra_ro_binds;
-    c.root_dir = s.root;
     c.work_dir = s.work;
     c.go_fd = s.go_p[0];
     c.report_fd = s.report_p[1];

@@ -295,6 +295,16 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
     attempt_init(&r->attempt, r->task_id, r->type, t->attempt, r->input, r->labels,
                  deadline_mono(lc, t, &tr->conf->timeouts), -1);
     r->attempt.sandbox = tr->conf->sandbox;
+    r->attempt.profiles = r->gen;
+    json_t *attempts = json_object_get(t->rec, "attempts");
+    size_t na = json_array_size(attempts);
+    const char *prev = na >= 2 ? json_string_value(json_object_get(
+                                     json_object_get(json_array_get(attempts, na - 2), "error"), "code"))
+                               : NULL;
+    if (prev) {
+        r->previous_error = strdup(prev);
+        r->attempt.previous_error = r->previous_error;
+    }
     t->run = r;
     t->queue_index = 0;
     t->queue = NULL;
@@ -324,6 +334,7 @@ void sched_unstart(struct lifecycle *lc, struct task *t)
         runtime_unref(r->gen);
         json_decref(r->input);
         json_decref(r->labels);
+        free(r->previous_error);
         free(r->type);
         free(r);
         t->run = NULL;
@@ -471,6 +482,7 @@ static void free_run(struct run *r)
 {
     attempt_clear(&r->attempt);
     attempt_release(&r->attempt);
+    free(r->previous_error);
     runtime_unref(r->gen);
     json_decref(r->input);
     json_decref(r->labels);

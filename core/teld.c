@@ -7,6 +7,7 @@
 #include "runtime.h"
 #include "statedir.h"
 #include "api.h"
+#include "host.h"
 #include "lifecycle.h"
 #include "loop.h"
 #include "store.h"
@@ -65,10 +66,24 @@ static struct runtime *load_runtime(const char *path, struct diag_list *diags)
     return cfg ? runtime_build(cfg, diags) : NULL;
 }
 
+/* The sandbox service, set up before the first runtime (which compiles the profiles'
+ * seccomp filters with it).  A host without user namespaces still runs teld: tasks that
+ * need the sandbox fail with a clear error, and server.status says why. */
+static void start_sandbox(void)
+{
+    char err[512] = "";
+    /* Work dirs go to the sandbox's default (/tmp, private to teld under systemd's
+     * PrivateTmp=), not under the state dir: that is 0700, closed to the tasks' uid. */
+    if (host_sandbox_start(NULL, err, sizeof(err)) < 0)
+        log_warn("the sandbox is not available: tasks that run programs will fail",
+                 "error", err);
+}
+
 static int check_config(const char *path)
 {
     struct diag_list diags = { 0 };
     log_set_level(LOG_LEVEL_WARN); /* the problems are the report; info lines are noise */
+    start_sandbox();
     struct runtime *rt = load_runtime(path, &diags);
     for (size_t i = 0; i < diags.count; i++) {
         char *line = diag_format(&diags.items[i]);
@@ -85,6 +100,7 @@ static int check_config(const char *path)
                 diags.count == 1 ? "" : "s");
     runtime_free(rt);
     diag_clear(&diags);
+    host_sandbox_stop();
     return status;
 }
 
@@ -218,6 +234,7 @@ static void stop(struct daemon *d)
     loop_free(d->loop);
     store_close(d->store);
     runtime_unref(d->rt);
+    host_sandbox_stop();
     statedir_close(d->sd);
 }
 
@@ -249,6 +266,8 @@ static int run_daemon(const char *path)
         conf_free(cfg);
         return 1;
     }
+    if (cfg)
+        start_sandbox();
     d.rt = cfg ? runtime_build(cfg, &diags) : NULL;
     if (!d.rt) {
         diag_log(&diags, "config error");
@@ -256,6 +275,7 @@ static int run_daemon(const char *path)
                   "problems", log_fmt("%zu", diags.count));
         diag_clear(&diags);
         statedir_close(d.sd);
+        host_sandbox_stop();
         return 1;
     }
     diag_clear(&diags);

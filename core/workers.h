@@ -19,6 +19,7 @@ struct run {
     const struct type_executor *exec;  /* in gen */
     char task_id[40];
     char *type;                        /* owned */
+    char *previous_error;              /* owned: the previous attempt's error code */
     json_t *input, *labels;            /* references */
     struct tel_attempt attempt;
     enum tel_run_result result;

@@ -201,6 +201,11 @@ struct tel_host {
      * res: caller-owned struct, host-owned contents (see struct tel_spawn_result). */
     int (*spawn)(struct tel_attempt *a, const struct tel_spawn_request *req,
                  struct tel_spawn_result *res);
+
+    /* The error code of the task's previous attempt ("oom", "exit_code", ...), or NULL
+     * for a first attempt or one that did not fail.  Lets an executor adapt a retry (more
+     * memory after an out-of-memory death).  Borrowed until run returns. */
+    const char *(*attempt_previous_error)(const struct tel_attempt *a);
 };
 
 /* ------------------------------------------------------------------------ */

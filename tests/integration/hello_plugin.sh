@@ -3,9 +3,8 @@
 # tree against the installed header through pkg-config, and load it with teld.
 . "$top_srcdir/tests/integration/lib.sh"
 command -v pkg-config >/dev/null || skip_all "pkg-config is not installed"
-D="$T/destdir"
-MAKEFLAGS= make -s -C "$top_builddir" install DESTDIR="$D" >"$T/install.log" 2>&1
-check "make install DESTDIR works" [ $? -eq 0 ]
+D="$top_builddir/tests/integration/destdir"   # installed by make before the tests run
+check "make install DESTDIR works" [ -f "$top_builddir/tests/integration/destdir.stamp" ]
 pc=$(find "$D" -name tel-plugin.pc | head -1)
 teld=$(find "$D" -name teld -type f | head -1)
 header=$(find "$D" -path '*/include/tel/plugin.h' | head -1)

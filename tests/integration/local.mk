@@ -1,5 +1,20 @@
 # Integration tests: shell scripts that drive real teld processes.
 INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbols.sh \
-	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py
+	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py \
+	tests/integration/exec_tasks.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py
+
+# The third-party plugin test needs an installed tree: make installs it, before the tests
+# run (a test must not run make on its own build tree).
+check_SCRIPTS += tests/integration/destdir.stamp
+tests/integration/destdir.stamp: $(sbin_PROGRAMS) $(bin_PROGRAMS) $(plugin_LTLIBRARIES) \
+		$(dist_man_MANS) include/tel-plugin.pc
+	$(AM_V_GEN)rm -rf $(abs_top_builddir)/tests/integration/destdir && \
+	$(MAKE) $(AM_MAKEFLAGS) install DESTDIR=$(abs_top_builddir)/tests/integration/destdir \
+		>/dev/null 2>&1 && touch $@
+CLEANFILES += tests/integration/destdir.stamp
+clean-local: clean-destdir
+clean-destdir:
+	rm -rf $(abs_top_builddir)/tests/integration/destdir
+.PHONY: clean-destdir

@@ -54,6 +54,7 @@ static int good_prepare(void *state, const char *type_name, json_t *config, void
 
 static void good_release(void *state, void *type_state) { free(type_state); }
 
+__attribute__((unused)) /* not in the null_run variant */
 static enum tel_run_result good_run(void *state, void *type_state, struct tel_attempt *a)
 {
     if (strcmp(type_state, "fail") == 0) {
@@ -116,6 +117,7 @@ static const struct tel_validator_ops validator = {
 #if defined(VARIANT_TINY_SYMBOL)
 TEL_PLUGIN_EXPORT const char tel_plugin = 1;
 #elif defined(VARIANT_FUNCTION_SYMBOL)
+int tel_plugin(void);
 TEL_PLUGIN_EXPORT int tel_plugin(void) { return 0; }
 #else
 #ifdef VARIANT_UNDEFINED_REFERENCE

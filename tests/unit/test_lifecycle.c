@@ -64,7 +64,7 @@ static struct env *env_new(const char *types, int workers, const char *daemon_ex
 
 static void env_stop(struct env *e)
 {
-    lc_shutdown(e->lc, 2000);
+    lc_shutdown(e->lc, 10000); /* stuck executors in the tests return within seconds */
     lc_free(e->lc);
     runtime_unref(e->rt);
     loop_free(e->loop);
