@@ -414,6 +414,15 @@ void lc_free(struct lifecycle *lc)
         }
     sched_free_queues(lc);
     task_table_free(&lc->tasks);
+    while (lc->pinned) {
+        struct pinned_schema *p = lc->pinned;
+        lc->pinned = p->next;
+        if (p->validator->validator.release)
+            p->validator->validator.release(p->validator->state, p->compiled);
+        runtime_unref(p->gen);
+        free(p);
+    }
+    free(lc->stored_schemas);
     runtime_unref(lc->gen);
     free(lc);
 }
@@ -449,6 +458,82 @@ static void storage_full(struct lifecycle *lc, struct lc_error *err)
             "%lld); raise daemon.map_size_mb and restart teld, or prune finished tasks sooner "
             "(daemon.retention)",
             store_path(lc->store), (long long)lc->gen->cfg->daemon.map_size_mb);
+}
+
+/* Make sure a schema version is in the store (inside an open op). */
+static int store_schema_once(struct lifecycle *lc, const char *hash, const char *text)
+{
+    for (size_t i = 0; i < lc->n_stored_schemas; i++)
+        if (strcmp(lc->stored_schemas[i], hash) == 0)
+            return 0;
+    struct store_val v;
+    int rc = store_schema_get(lc->store, hash, &v) == 0 ? 0
+                                                       : store_schema_put(lc->store, hash, text, strlen(text));
+    if (rc < 0)
+        return rc;
+    void *more = realloc(lc->stored_schemas, (lc->n_stored_schemas + 1) * sizeof(*lc->stored_schemas));
+    if (!more)
+        return 0; /* only a cache */
+    lc->stored_schemas = more;
+    snprintf(lc->stored_schemas[lc->n_stored_schemas++], 32, "%s", hash);
+    return 0;
+}
+
+/* The compiled output schema t is held to: the type's current one, or the version pinned
+ * at submit (compiled from the store once, then cached).  NULL with *missing set when the
+ * pinned version cannot be had. */
+static const void *pinned_output_schema(struct lifecycle *lc, struct task *t,
+                                        const struct type_runtime *tr,
+                                        struct plugin_instance **validator, bool *missing)
+{
+    *missing = false;
+    const char *want = json_string_value(json_object_get(json_object_get(t->rec, "schemas"), "output"));
+    if (!want)
+        return NULL; /* submitted without an output schema: none applies */
+    if (tr && tr->output_schema && strcmp(tr->output_hash, want) == 0) {
+        *validator = tr->validator;
+        return tr->output_schema;
+    }
+    for (struct pinned_schema *p = lc->pinned; p; p = p->next)
+        if (strcmp(p->hash, want) == 0) {
+            *validator = p->validator;
+            return p->compiled;
+        }
+    /* compile it with a validator of the current generation */
+    struct plugin_instance *v = NULL;
+    for (size_t i = 0; i < lc->gen->plugins.count && !v; i++)
+        if (lc->gen->plugins.items[i]->has_validator)
+            v = lc->gen->plugins.items[i];
+    struct store_val text;
+    json_t *schema = NULL;
+    if (v && store_schema_get(lc->store, want, &text) == 0)
+        schema = json_loadb(text.data, text.len, JSON_DECODE_ANY, NULL);
+    void *compiled = NULL;
+    char err[512] = "";
+    if (!schema || v->validator.compile(v->state, schema, "(stored schema)", &compiled, err,
+                                        sizeof(err)) < 0) {
+        log_error("cannot use the output schema a task is pinned to", "task", t->id_str,
+                  "schema", want, "error", !v ? "no validator plugin is loaded" : err[0] ? err : "not in the store");
+        json_decref(schema);
+        *missing = true;
+        return NULL;
+    }
+    json_decref(schema);
+    struct pinned_schema *p = calloc(1, sizeof(*p));
+    if (!p) {
+        if (v->validator.release)
+            v->validator.release(v->state, compiled);
+        *missing = true;
+        return NULL;
+    }
+    snprintf(p->hash, sizeof(p->hash), "%s", want);
+    p->gen = runtime_ref(lc->gen);
+    p->validator = v;
+    p->compiled = compiled;
+    p->next = lc->pinned;
+    lc->pinned = p;
+    *validator = v;
+    return compiled;
 }
 
 static json_t *submit_result(struct task *t, const char *id, const char *state, bool dup)
@@ -538,6 +623,14 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     if (req->idempotency_key)
         json_object_set_new(rec, "idempotency_key", json_string(req->idempotency_key));
     json_object_set_new(rec, "owner_uid", json_integer(req->owner));
+    if (tr->input_schema || tr->output_schema) {
+        json_t *pins = json_object();
+        if (tr->input_schema)
+            json_object_set_new(pins, "input", json_string(tr->input_hash));
+        if (tr->output_schema)
+            json_object_set_new(pins, "output", json_string(tr->output_hash));
+        json_object_set_new(rec, "schemas", pins);
+    }
     json_object_set_new(rec, "attempts", json_array());
     task_set_time(rec, "created_at", now);
     task_set_time(rec, "queued_at", now);
@@ -559,6 +652,10 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     free(input);
     if (rc == 0 && req->idempotency_key)
         rc = store_idem_put(lc->store, req->idempotency_key, id);
+    if (rc == 0 && tr->input_schema)
+        rc = store_schema_once(lc, tr->input_hash, tr->input_text);
+    if (rc == 0 && tr->output_schema)
+        rc = store_schema_once(lc, tr->output_hash, tr->output_text);
     bool started = false;
     if (rc == 0) {
         /* FIFO order within a priority: the submit event's sequence number */
@@ -723,10 +820,19 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
 {
     const struct type_runtime *tr = lc_type(lc, t->type);
     int64_t now = lc_now();
-    if (tr && tr->output_schema) {
+    struct plugin_instance *validator = NULL;
+    bool missing;
+    const void *schema = pinned_output_schema(lc, t, tr, &validator, &missing);
+    if (missing) {
+        task_close_attempt(t, "failed", "schema_unavailable",
+                           "the output schema this task is held to cannot be loaded", now);
+        lc_finish(lc, t, TASK_FAILED, "schema_unavailable",
+                  "the output schema this task is held to cannot be loaded (see the log)");
+        return lc_persist(lc, t, "failed", NULL);
+    }
+    if (schema) {
         json_t *errors = json_array();
-        if (tr->validator->validator.validate(tr->validator->state, tr->output_schema, output,
-                                              errors) != 0) {
+        if (validator->validator.validate(validator->state, schema, output, errors) != 0) {
             task_close_attempt(t, "failed", "output_invalid",
                                "the output does not match the output schema", now);
             json_object_set_new(task_current_attempt(t), "validation_errors", errors);

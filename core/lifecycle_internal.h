@@ -18,6 +18,16 @@ struct type_queue {
     struct type_queue *next;
 };
 
+/* A compiled schema version that is no longer the type's current one, kept for the tasks
+ * pinned to it.  Holds its generation so the validator plugin stays loaded. */
+struct pinned_schema {
+    char hash[32];
+    struct runtime *gen;                 /* a reference */
+    struct plugin_instance *validator;   /* in gen */
+    void *compiled;
+    struct pinned_schema *next;
+};
+
 struct lifecycle {
     struct loop *loop;
     struct store *store;
@@ -35,6 +45,9 @@ struct lifecycle {
     void *on_commit_arg;
     void (*on_flush)(void *arg);
     void *on_flush_arg;
+    struct pinned_schema *pinned;
+    char (*stored_schemas)[32];  /* hashes known to be in the store */
+    size_t n_stored_schemas;
     double run_ns_avg;           /* moving average of executors' run time (prefetch) */
     bool stopping;
     bool storage_low;            /* usage above the submit threshold */

@@ -45,8 +45,19 @@ static struct plugin_instance *pick_validator(struct runtime *rt, const char **w
     return found;
 }
 
+char *runtime_schema_text(json_t *schema, char *hash)
+{
+    char *text = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a: a content key, not a security boundary */
+    for (const char *p = text ? text : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    snprintf(hash, 32, "fnv1a64:%016llx", (unsigned long long)h);
+    return text;
+}
+
 static void *compile_schema(struct plugin_instance *v, const struct config_task_type *t,
-                            const char *setting, const char *file, struct diag_list *diags)
+                            const char *setting, const char *file, struct diag_list *diags,
+                            char *hash, char **text)
 {
     json_error_t jerr;
     json_t *schema = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
@@ -59,6 +70,7 @@ static void *compile_schema(struct plugin_instance *v, const struct config_task_
     void *compiled = NULL;
     char err[512] = "";
     int rc = v->validator.compile(v->state, schema, file, &compiled, err, sizeof(err));
+    *text = runtime_schema_text(schema, hash);
     json_decref(schema);
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "%s: invalid schema: %s", file, err[0] ? err : "(no reason given)");
@@ -137,10 +149,11 @@ static void prepare_type(struct runtime *rt, struct type_runtime *tr, struct dia
         return;
     }
     if (t->input_schema)
-        tr->input_schema = compile_schema(tr->validator, t, "input_schema", t->input_schema, diags);
+        tr->input_schema = compile_schema(tr->validator, t, "input_schema", t->input_schema, diags,
+                                          tr->input_hash, &tr->input_text);
     if (t->output_schema)
-        tr->output_schema =
-            compile_schema(tr->validator, t, "output_schema", t->output_schema, diags);
+        tr->output_schema = compile_schema(tr->validator, t, "output_schema", t->output_schema,
+                                           diags, tr->output_hash, &tr->output_text);
 }
 
 struct runtime *runtime_build(struct tel_config *cfg, struct diag_list *diags)
@@ -201,6 +214,8 @@ void runtime_free(struct runtime *rt)
     for (size_t i = 0; i < rt->n_types; i++) {
         struct type_runtime *tr = &rt->types[i];
         release_executor(&tr->fallback);
+        free(tr->input_text);
+        free(tr->output_text);
         for (size_t r = 0; tr->routes && r < tr->conf->n_routes; r++)
             release_executor(&tr->routes[r]);
         free(tr->routes);

@@ -21,6 +21,10 @@ struct type_runtime {
     struct type_executor fallback;       /* conf->executor; plugin NULL when absent */
     struct plugin_instance *validator;   /* NULL when the type has no schemas */
     void *input_schema, *output_schema;  /* compiled by the validator, or NULL */
+    /* Content hashes of the schemas ("fnv1a64:<16 hex>"), and their canonical text, so a
+     * task can be held to the version in force at its submit. */
+    char input_hash[32], output_hash[32];
+    char *input_text, *output_text;      /* owned */
 };
 
 struct runtime {
@@ -46,6 +50,9 @@ void runtime_unref(struct runtime *rt);
 const struct type_executor *runtime_route(const struct type_runtime *tr, json_t *labels);
 
 const struct type_runtime *runtime_find_type(const struct runtime *rt, const char *name);
+/* The canonical text of a schema and its content hash (hash >= 32 bytes).  Caller frees. */
+char *runtime_schema_text(json_t *schema, char *hash);
+
 /* A sandbox profile by name ("default" always exists).  NULL when unknown. */
 const struct sandbox_profile *runtime_profile(const struct runtime *rt, const char *name);
 

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 
 enum { DB_META, DB_TASKS, DB_INPUTS, DB_OUTPUTS, DB_EVENTS, DB_IDEM, DB_ACTIVE, DB_DUE,
-       DB_FINISHED, DB_COUNT };
+       DB_FINISHED, DB_SCHEMAS, DB_COUNT };
 static const char *const db_names[DB_COUNT] = { "meta", "tasks", "inputs", "outputs", "events",
-                                                "idem", "active", "due", "finished" };
+                                                "idem", "active", "due", "finished", "schemas" };
 
 struct store {
     char *path;
@@ -496,6 +496,16 @@ int store_due_delete(struct store *s, int64_t due_ms, const uint8_t id[16])
 int store_due_scan(struct store *s, store_id_fn fn, void *arg)
 {
     return scan(s, DB_DUE, true, fn, arg);
+}
+
+int store_schema_put(struct store *s, const char *hash, const char *json, size_t len)
+{
+    return put(s, DB_SCHEMAS, hash, strlen(hash), json, len, "put schema");
+}
+
+int store_schema_get(struct store *s, const char *hash, struct store_val *out)
+{
+    return get(s, DB_SCHEMAS, hash, strlen(hash), out);
 }
 
 int store_finished_put(struct store *s, int64_t finished_ms, const uint8_t id[16])

@@ -9,6 +9,7 @@
  *   active    task id → state byte: the tasks recovery must look at (not 1M finished ones)
  *   due       due wall-clock ms (8 bytes BE) + task id → "": timers that survive restarts
  *   finished  finished wall-clock ms (8 BE) + task id → "": pruning order
+ *   schemas   schema hash → schema JSON: every schema version a task was held to
  *
  * Writes go to one write transaction per loop turn (group commit), begun by the first
  * write and ended by store_commit.  Each operation runs inside a savepoint (a nested
@@ -91,6 +92,10 @@ int store_due_delete(struct store *s, int64_t due_ms, const uint8_t id[16]);
 int store_due_scan(struct store *s, store_id_fn fn, void *arg);
 
 int store_finished_put(struct store *s, int64_t finished_ms, const uint8_t id[16]);
+
+/* Schema versions by content hash (tasks are pinned to the version of their submit). */
+int store_schema_put(struct store *s, const char *hash, const char *json, size_t len);
+int store_schema_get(struct store *s, const char *hash, struct store_val *out);
 
 /* Delete up to `batch` finished tasks finished before older_than_ms, or beyond the newest
  * keep_max; fn (may be NULL) sees each id first (to drop idempotency keys).  Returns the

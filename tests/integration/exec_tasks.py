@@ -35,9 +35,9 @@ task_types = (
   { name = "notjson"; executor = "exec"; config = { argv = ["/bin/echo", "hello"]; }; },
   { name = "text"; executor = "exec"; config = { argv = ["/bin/echo", "hello"]; output = "text"; }; },
   { name = "slow"; executor = "exec";
-    config = { argv = ["/bin/sh", "-c", "sleep 30 & sleep 30; echo never"]; };
+    config = { argv = ["/bin/sh", "-c", "sleep 30.71 & sleep 30.72; echo never"]; };
     timeouts = { run_s = 0.5; }; retry = { max_attempts = 1; }; },
-  { name = "block"; executor = "exec"; config = { argv = ["/bin/sleep", "30"]; }; },
+  { name = "block"; executor = "exec"; config = { argv = ["/bin/sleep", "30.73"]; }; },
   { name = "env"; executor = "exec";
     config = { argv = ["%(py)s", "-c", "import json,os; print(json.dumps(dict(os.environ)))"];
                env = ["FOO=bar", "TEL_TEST_PASSED_ENV", "TEL_TEST_UNSET_ENV"]; }; },
@@ -80,24 +80,34 @@ checks.check("stdout that is not JSON fails with output_not_json, not retried",
 t = run("text", {})
 checks.check("output = text wraps stdout", t.get("output") == {"stdout": "hello\n"}, str(t.get("output")))
 
-before = set(subprocess.run(["pgrep", "-x", "sleep"], capture_output=True, text=True).stdout.split())
+def ours():
+    """Our tasks' sleep processes (other tests run sleeps of their own meanwhile)."""
+    out = subprocess.run(["pgrep", "-f", r"^(/bin/)?sleep 30\.7[123]$"], capture_output=True, text=True)
+    return set(out.stdout.split())
+
+
+before = ours()
 start = time.monotonic()
 t = run("slow", {})
 took = time.monotonic() - start
 checks.check("the run timeout ends the task (timed_out, run_timeout) promptly",
              t["state"] == "timed_out" and t["error"]["code"] == "run_timeout" and took < 10, "%s after %.1fs" % (t.get("error"), took))
 time.sleep(0.5)
-after = set(subprocess.run(["pgrep", "-x", "sleep"], capture_output=True, text=True).stdout.split())
+after = ours()
 checks.check("and its whole sandbox is killed (no sleep left, the background one included)",
              not (after - before), "left: %s" % (after - before))
 
 tid = c.call("task.submit", {"type": "block", "input": {}})["id"]
 c.wait_state(tid, ["running"], timeout=10)
-time.sleep(0.3)
+deadline = time.monotonic() + 5
+while not ours() and time.monotonic() < deadline:
+    time.sleep(0.05)
+checks.check("the blocking program runs (seen from the host)", bool(ours()))
 c.call("task.cancel", {"id": tid, "reason": "test"})
-time.sleep(0.5)
-after = set(subprocess.run(["pgrep", "-x", "sleep"], capture_output=True, text=True).stdout.split())
-checks.check("cancelling a running task kills its sandbox", not (after - before), "left: %s" % (after - before))
+deadline = time.monotonic() + 5
+while ours() and time.monotonic() < deadline:
+    time.sleep(0.05)
+checks.check("cancelling a running task kills its sandbox", not ours(), "left: %s" % ours())
 
 t = run("env", {})
 env = t.get("output") or {}

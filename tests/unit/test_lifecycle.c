@@ -598,6 +598,78 @@ static void test_unknown_type_and_validation(void **state)
     env_free(e);
 }
 
+/* A task is held to the output schema in force when it was submitted: a reload (and a
+ * restart) that changes the type's schema applies to new tasks only. */
+static void test_schema_pinning(void **state)
+{
+    char *dir = test_tmpdir();
+    char *s1 = test_write_file(dir, "out1.json", "{\"required\": [\"a\"]}");
+    char *s2 = test_write_file(dir, "out2.json", "{\"required\": [\"b\"]}");
+    char *plugin = test_plugin_path("testexec"), *good = test_plugin_path("good");
+    struct env *e = calloc(1, sizeof(*e));
+    e->dir = dir;
+#define PIN_CONF "plugins = ( { name = \"t\"; path = \"%s\"; }, { name = \"val\"; path = \"%s\"; } );\n" \
+                 "task_types = ( { name = \"v\"; executor = \"t\"; output_schema = \"%s\"; } );\n"
+    assert_true(asprintf(&e->conf_text, PIN_CONF, plugin, good, s1) > 0);
+    env_start(e, 64);
+    char *a = submit(e, "v", "{\"defer\": true}");
+    char *b = submit(e, "v", "{\"defer\": true}");
+    json_decref(wait_state(e, a, "waiting", 2000));
+    json_decref(wait_state(e, b, "waiting", 2000));
+
+    /* reload: the type now requires "b" */
+    free(e->conf_text);
+    assert_true(asprintf(&e->conf_text, PIN_CONF, plugin, good, s2) > 0);
+    struct diag_list diags = { 0 };
+    struct runtime *rt2 = runtime_build(conf_load_string(e->conf_text, "(test)", e->dir, &diags), &diags);
+    assert_non_null(rt2);
+    lc_set_runtime(e->lc, rt2);
+    runtime_unref(e->rt);
+    e->rt = rt2;
+
+    struct lc_error err = { 0 };
+    json_t *out_a = json_pack("{s:i}", "a", 1);
+    json_t *r = lc_complete(e->lc, a, 1, out_a, &err);
+    assert_non_null(r);
+    json_decref(r);
+    loop_run_once(e->loop, 0);
+    json_t *t = get(e, a);
+    assert_string_equal(state_of(t), "succeeded"); /* held to its own schema: "a" */
+    json_decref(t);
+
+    /* restart with the new config: b is still held to the old schema, from the store */
+    env_stop(e);
+    env_start(e, 64);
+    r = lc_complete(e->lc, b, 1, out_a, &err);
+    assert_non_null(r);
+    json_decref(r);
+    loop_run_once(e->loop, 0);
+    t = get(e, b);
+    assert_string_equal(state_of(t), "succeeded");
+    json_decref(t);
+
+    /* a new task follows the new schema */
+    char *c = submit(e, "v", "{\"defer\": true}");
+    json_decref(wait_state(e, c, "waiting", 2000));
+    r = lc_complete(e->lc, c, 1, out_a, &err);
+    json_decref(r);
+    loop_run_once(e->loop, 0);
+    t = get(e, c);
+    assert_string_equal(state_of(t), "failed");
+    assert_string_equal(error_code(t), "output_invalid");
+    assert_int_equal(json_array_size(json_object_get(attempt(t, 0), "validation_errors")), 1);
+    json_decref(t);
+    json_decref(out_a);
+    free(a);
+    free(b);
+    free(c);
+    free(s1);
+    free(s2);
+    free(plugin);
+    free(good);
+    env_free(e);
+}
+
 static void test_storage_full(void **state)
 {
     struct env *e = env_new(NULL, 1, NULL, 1); /* a 1 MiB map */
@@ -733,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_unknown_type_and_validation),
+        cmocka_unit_test(test_schema_pinning),
         cmocka_unit_test(test_storage_full),
         cmocka_unit_test(test_prune_and_backup),
         cmocka_unit_test(test_schema_version),
