@@ -1,7 +1,11 @@
 /* bench_lifecycle: durable no-op tasks through a real teld.
  *
  *   bench_lifecycle TELD NOOP_PLUGIN [tasks] [runs] [clients] [window]
+ *   bench_lifecycle --exec TELD EXEC_PLUGIN [tasks] [runs] [clients] [window]
  *   bench_lifecycle --restart TELD NOOP_PLUGIN [finished_tasks]
+ *
+ * --exec: the same through the exec plugin, each task a sandboxed `/bin/echo {}` (all of
+ * the sandbox on), with 2 workers: compare with bench_spawn's raw rate at parallelism 2.
  *
  * Throughput: start teld (noop executor, every transition committed), let `clients`
  * connections pipeline task.submit with `window` requests in flight each, and time from
@@ -18,6 +22,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +161,8 @@ static json_t *call(const char *sock, const char *method, json_t *params)
     return result;
 }
 
+static bool exec_mode; /* --exec: the type runs a sandboxed program */
+
 static pid_t start_teld(const char *teld, const char *dir, const char *plugin, int workers)
 {
     char conf[4096], path[4200];
@@ -164,8 +171,9 @@ static pid_t start_teld(const char *teld, const char *dir, const char *plugin, i
              "daemon = { state_dir = \"state\"; workers = %d; map_size_mb = 8192;\n"
              "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; }; };\n"
              "plugins = ( { name = \"noop\"; path = \"%s\"; } );\n"
-             "task_types = ( { name = \"noop\"; executor = \"noop\"; } );\n",
-             workers, plugin);
+             "task_types = ( { name = \"noop\"; executor = \"noop\"; %s } );\n",
+             workers, plugin,
+             exec_mode ? "config = { argv = [\"/bin/echo\", \"{}\"]; };" : "");
     FILE *f = fopen(path, "w");
     if (!f)
         die("config");
@@ -401,13 +409,18 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     /* teld resolves relative plugin paths against its config's directory: go absolute */
-    for (int i = 1; i < argc && i < 4; i++) {
-        char *abs = realpath(argv[i], NULL);
+    for (int i = 1; i < argc && i < 5; i++) {
+        char *abs = argv[i][0] != '-' ? realpath(argv[i], NULL) : NULL;
         if (abs)
             argv[i] = abs;
     }
     if (argc >= 4 && strcmp(argv[1], "--restart") == 0)
         return restart_bench(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1000000);
+    if (argc >= 4 && strcmp(argv[1], "--exec") == 0) {
+        exec_mode = true;
+        argv++;
+        argc--;
+    }
     if (argc < 3) {
         fprintf(stderr, "usage: %s TELD NOOP_PLUGIN [tasks] [runs] [clients] [window]\n"
                         "       %s --restart TELD NOOP_PLUGIN [finished_tasks]\n", argv[0], argv[0]);
@@ -419,6 +432,8 @@ int main(int argc, char **argv)
     int window = argc > 6 ? atoi(argv[6]) : 256;
     if (clients < 1 || clients > 64)
         clients = 4;
+    if (exec_mode && argc <= 5)
+        tasks = 2000; /* a few ms each: keep a run short */
     double rates[32], cpt[32], bs[32], sync_us[32];
     if (runs > 32)
         runs = 32;
@@ -440,6 +455,7 @@ int main(int argc, char **argv)
     qsort(c2, (size_t)runs, sizeof(double), cmp_double);
     double med = sorted[runs / 2], med_sync = s2[runs / 2], med_cpt = c2[runs / 2];
     /* an LMDB commit syncs twice: the data pages, then the meta page */
+    printf("%s", exec_mode ? "sandboxed (exec /bin/echo) tasks: " : "");
     printf("median: %.0f durable no-op tasks/s (%ld tasks, %d clients x %d in flight); "
            "%.4f commits per task = %.3f fdatasync per task (%.1f tasks per commit); one "
            "fdatasync here %.0f us: a sync per transition (3 per task) would cap at %.0f "

@@ -1,10 +1,9 @@
-/* Loading the libconfig file into struct tel_config.
- *
- * Each group is described by a table of fields (name, kind, destination offset, limits),
- * nginx-style, and parsed by one generic walker: so every setting gets the same checks —
- * unknown names, types, ranges, required settings — and the same diagnostics. */
+/* Loading the libconfig file into struct tel_config: the tables of tel's groups and their
+ * special settings (modes, roles, routes, plugins, sandboxes, task types), defaults and
+ * the checks across groups.  The generic walker is in conf_walk.c. */
 #include "config.h"
 #include "conf.h"
+#include "conf_internal.h"
 #include "conf_json.h"
 #include "log.h"
 
@@ -21,279 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct conf_ctx {
-    struct tel_config *cfg;
-    struct diag_list *diags;
-    bool failed;
-};
-
-enum conf_kind {
-    CK_STRING,   /* char * */
-    CK_PATH,     /* char *, made absolute against the config's directory */
-    CK_INT,      /* int64_t within [min, max] */
-    CK_DOUBLE,   /* double within [min, max]; integers accepted */
-    CK_BOOL,     /* bool */
-    CK_STRLIST,  /* struct strv: a list or array of strings */
-    CK_JSON,     /* json_t * from a group */
-    CK_GROUP,    /* a nested table, parsed into the same struct */
-    CK_CUSTOM,   /* parsed by a handler */
-};
-
-struct conf_field {
-    const char *name;
-    enum conf_kind kind;
-    size_t offset;
-    double min, max;
-    const struct conf_field *sub; /* CK_GROUP */
-    int (*custom)(struct conf_ctx *ctx, const config_setting_t *s, const char *path, void *dst);
-    bool required;
-    const char *expect; /* for CK_CUSTOM: what the setting should look like */
-};
-
-#define FIELD_END { .name = NULL, .kind = CK_STRING, .offset = 0 }
-
-static char *resolve_path(const struct tel_config *cfg, const char *p);
-static const char *origin_file(struct tel_config *cfg, const config_setting_t *s);
-static void problem(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void problem(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
-                    const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    diag_add(ctx->diags, origin_file(ctx->cfg, s), s ? (int)config_setting_source_line(s) : 0,
-             path, "%s", msg);
-    ctx->failed = true;
-}
-
-static const char *type_name(const config_setting_t *s)
-{
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_GROUP: return "a group";
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: return "an integer";
-    case CONFIG_TYPE_FLOAT: return "a float";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_ARRAY: return "an array";
-    case CONFIG_TYPE_LIST: return "a list";
-    default: return "nothing";
-    }
-}
-
-static char *join_path(const char *parent, const char *child)
-{
-    char *out;
-    if (asprintf(&out, "%s%s%s", parent, *parent ? "." : "", child) < 0)
-        abort();
-    return out;
-}
-
-/* Make a configured path absolute: relative paths are relative to the config's dir. */
-static char *resolve_path(const struct tel_config *cfg, const char *p)
-{
-    char *out;
-    if (p[0] == '/')
-        return strdup(p);
-    if (asprintf(&out, "%s/%s", cfg->dir, p) < 0)
-        abort();
-    return out;
-}
-
-static void strv_free(struct strv *sv)
-{
-    for (size_t i = 0; i < sv->n; i++)
-        free(sv->v[i]);
-    free(sv->v);
-    sv->v = NULL;
-    sv->n = 0;
-}
-
-static int parse_strlist(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
-                         struct strv *out)
-{
-    int type = config_setting_type(s);
-    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-        problem(ctx, s, path, "expected a list of strings like [\"a\", \"b\"], got %s",
-                type_name(s));
-        return -1;
-    }
-    int n = config_setting_length(s);
-    strv_free(out);
-    out->v = calloc((size_t)n + 1, sizeof(char *));
-    if (!out->v)
-        abort();
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            problem(ctx, e, path, "element %d: expected a string, got %s", i, type_name(e));
-            return -1;
-        }
-        out->v[out->n++] = strdup(config_setting_get_string(e));
-    }
-    return 0;
-}
-
-static void parse_group(struct conf_ctx *ctx, const config_setting_t *group, const char *path,
-                        const struct conf_field *fields, void *base);
-
-/* The file a setting came from, as an absolute path owned by the config (libconfig's
- * copy of an @include'd file's name dies with the libconfig object). */
-static const char *origin_file(struct tel_config *cfg, const config_setting_t *s)
-{
-    const char *file = s ? config_setting_source_file(s) : NULL;
-    if (!file)
-        return cfg->path;
-    char *abs = file[0] == '/' ? strdup(file) : resolve_path(cfg, file);
-    for (size_t i = 0; i < cfg->files.n; i++)
-        if (strcmp(cfg->files.v[i], abs) == 0) {
-            free(abs);
-            return cfg->files.v[i];
-        }
-    char **v = realloc(cfg->files.v, (cfg->files.n + 2) * sizeof(char *));
-    if (!v)
-        abort();
-    cfg->files.v = v;
-    v[cfg->files.n++] = abs;
-    v[cfg->files.n] = NULL;
-    return abs;
-}
-
-static struct config_origin origin_of(struct tel_config *cfg, const config_setting_t *s)
-{
-    return (struct config_origin){ origin_file(cfg, s), (int)config_setting_source_line(s) };
-}
-
-static void parse_field(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
-                        const struct conf_field *f, void *base)
-{
-    void *dst = (char *)base + f->offset;
-    int type = config_setting_type(s);
-    switch (f->kind) {
-    case CK_STRING:
-    case CK_PATH:
-        if (type != CONFIG_TYPE_STRING) {
-            problem(ctx, s, path, "expected a string, got %s", type_name(s));
-            return;
-        }
-        if (*config_setting_get_string(s) == '\0') {
-            problem(ctx, s, path, "expected a non-empty string");
-            return;
-        }
-        free(*(char **)dst);
-        *(char **)dst = f->kind == CK_PATH ? resolve_path(ctx->cfg, config_setting_get_string(s))
-                                           : strdup(config_setting_get_string(s));
-        return;
-    case CK_INT: {
-        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-            problem(ctx, s, path, "expected an integer between %.0f and %.0f, got %s", f->min,
-                    f->max, type_name(s));
-            return;
-        }
-        long long v = config_setting_get_int64(s);
-        if ((double)v < f->min || (double)v > f->max) {
-            problem(ctx, s, path, "expected an integer between %.0f and %.0f, got %lld", f->min,
-                    f->max, v);
-            return;
-        }
-        *(int64_t *)dst = v;
-        return;
-    }
-    case CK_DOUBLE: {
-        double v;
-        if (type == CONFIG_TYPE_FLOAT)
-            v = config_setting_get_float(s);
-        else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
-            v = (double)config_setting_get_int64(s);
-        else {
-            problem(ctx, s, path, "expected a number between %.15g and %.15g, got %s", f->min,
-                    f->max, type_name(s));
-            return;
-        }
-        if (!(v >= f->min && v <= f->max)) {
-            problem(ctx, s, path, "expected a number between %.15g and %.15g, got %.15g", f->min,
-                    f->max, v);
-            return;
-        }
-        *(double *)dst = v;
-        return;
-    }
-    case CK_BOOL:
-        if (type != CONFIG_TYPE_BOOL) {
-            problem(ctx, s, path, "expected true or false, got %s", type_name(s));
-            return;
-        }
-        *(bool *)dst = config_setting_get_bool(s);
-        return;
-    case CK_STRLIST:
-        parse_strlist(ctx, s, path, dst);
-        return;
-    case CK_JSON:
-        if (type != CONFIG_TYPE_GROUP) {
-            problem(ctx, s, path, "expected a group { ... }, got %s", type_name(s));
-            return;
-        }
-        json_decref(*(json_t **)dst);
-        *(json_t **)dst = conf_json_from_setting(s);
-        return;
-    case CK_GROUP:
-        if (type != CONFIG_TYPE_GROUP) {
-            problem(ctx, s, path, "expected a group { ... }, got %s", type_name(s));
-            return;
-        }
-        parse_group(ctx, s, path, f->sub, base);
-        return;
-    case CK_CUSTOM:
-        f->custom(ctx, s, path, dst);
-        return;
-    }
-}
-
-static void list_names(const struct conf_field *fields, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (const struct conf_field *f = fields; f->name; f++) {
-        int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", f->name);
-        if (n < 0 || (size_t)n >= size - len)
-            break;
-        len += (size_t)n;
-    }
-}
-
-static void parse_group(struct conf_ctx *ctx, const config_setting_t *group, const char *path,
-                        const struct conf_field *fields, void *base)
-{
-    int n = config_setting_length(group);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-        const char *name = config_setting_name(s);
-        char *child = join_path(path, name ? name : "?");
-        const struct conf_field *f = fields;
-        while (f->name && strcmp(f->name, name ? name : "") != 0)
-            f++;
-        if (!f->name) {
-            char known[512];
-            list_names(fields, known, sizeof(known));
-            problem(ctx, s, child, "unknown setting (expected one of: %s)", known);
-        } else {
-            parse_field(ctx, s, child, f, base);
-        }
-        free(child);
-    }
-    for (const struct conf_field *f = fields; f->name; f++) {
-        if (f->required && !config_setting_get_member(group, f->name)) {
-            char *child = join_path(path, f->name);
-            problem(ctx, group, child, "required setting is missing");
-            free(child);
-        }
-    }
-}
-
 /* ---- custom settings ---- */
 
 static int parse_mode(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
@@ -305,7 +31,7 @@ static int parse_mode(struct conf_ctx *ctx, const config_setting_t *s, const cha
     char *end = NULL;
     long mode = v ? strtol(v, &end, 8) : -1;
     if (!v || *v == '\0' || *end != '\0' || mode < 0 || mode > 07777) {
-        problem(ctx, s, path, "expected an octal mode as a string, like \"0660\"");
+        conf_problem(ctx, s, path, "expected an octal mode as a string, like \"0660\"");
         return -1;
     }
     *(mode_t *)dst = (mode_t)mode;
@@ -319,7 +45,7 @@ static int parse_log_level(struct conf_ctx *ctx, const config_setting_t *s, cons
                                                                  : NULL;
     int level = v ? log_level_parse(v) : -1;
     if (level < 0) {
-        problem(ctx, s, path, "expected one of \"error\", \"warn\", \"info\", \"debug\"");
+        conf_problem(ctx, s, path, "expected one of \"error\", \"warn\", \"info\", \"debug\"");
         return -1;
     }
     *(int *)dst = level;
@@ -353,8 +79,8 @@ static void parse_ids(struct conf_ctx *ctx, const config_setting_t *s, const cha
                       bool group, unsigned **ids, size_t *n_ids)
 {
     struct strv names = { 0 };
-    if (parse_strlist(ctx, s, path, &names) < 0) {
-        strv_free(&names);
+    if (conf_parse_strlist(ctx, s, path, &names) < 0) {
+        conf_strv_free(&names);
         return;
     }
     *ids = calloc(names.n + 1, sizeof(unsigned));
@@ -362,11 +88,11 @@ static void parse_ids(struct conf_ctx *ctx, const config_setting_t *s, const cha
         abort();
     for (size_t i = 0; i < names.n; i++) {
         if (lookup_id(names.v[i], group, &(*ids)[*n_ids]) < 0)
-            problem(ctx, s, path, "no such %s: \"%s\"", group ? "group" : "user", names.v[i]);
+            conf_problem(ctx, s, path, "no such %s: \"%s\"", group ? "group" : "user", names.v[i]);
         else
             (*n_ids)++;
     }
-    strv_free(&names);
+    conf_strv_free(&names);
 }
 
 static int parse_group_name(struct conf_ctx *ctx, const config_setting_t *s, const char *path,
@@ -376,7 +102,7 @@ static int parse_group_name(struct conf_ctx *ctx, const config_setting_t *s, con
     const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s)
                                                                  : NULL;
     if (!v || lookup_id(v, true, &gid) < 0) {
-        problem(ctx, s, path, v ? "no such group: \"%s\"" : "expected a group name as a string%s",
+        conf_problem(ctx, s, path, v ? "no such group: \"%s\"" : "expected a group name as a string%s",
                 v ? v : "");
         return -1;
     }
@@ -390,20 +116,20 @@ static int parse_role(struct conf_ctx *ctx, const config_setting_t *s, const cha
 {
     struct config_role *role = dst;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-        problem(ctx, s, path, "expected a group { users = [..]; groups = [..]; }, got %s",
-                type_name(s));
+        conf_problem(ctx, s, path, "expected a group { users = [..]; groups = [..]; }, got %s",
+                conf_type_name(s));
         return -1;
     }
     int n = config_setting_length(s);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        char *child = join_path(path, config_setting_name(e));
+        char *child = conf_join_path(path, config_setting_name(e));
         if (strcmp(config_setting_name(e), "users") == 0)
             parse_ids(ctx, e, child, false, (unsigned **)&role->uids, &role->n_uids);
         else if (strcmp(config_setting_name(e), "groups") == 0)
             parse_ids(ctx, e, child, true, (unsigned **)&role->gids, &role->n_gids);
         else
-            problem(ctx, e, child, "unknown setting (expected one of: users, groups)");
+            conf_problem(ctx, e, child, "unknown setting (expected one of: users, groups)");
         free(child);
     }
     return 0;
@@ -411,7 +137,6 @@ static int parse_role(struct conf_ctx *ctx, const config_setting_t *s, const cha
 
 /* ---- tables ---- */
 
-#define OFF(type, field) offsetof(type, field)
 
 #define RET(f) OFF(struct config_daemon, retention.f)
 static const struct conf_field retention_fields[] = {
@@ -520,51 +245,10 @@ static const struct conf_field task_type_fields[] = {
     FIELD_END,
 };
 
-static bool valid_name(const char *s)
-{
-    if (!s || !*s || strlen(s) > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || *s == '.'))
-            return false;
-    return true;
-}
-
-/* Path of the n-th entry of a list, by name once it is known: task_types.hello. */
-static char *entry_path(const char *list, int index, const char *name)
-{
-    char *out;
-    int rc = name && valid_name(name) ? asprintf(&out, "%s.%s", list, name)
-                                      : asprintf(&out, "%s.[%d]", list, index);
-    if (rc < 0)
-        abort();
-    return out;
-}
-
-static const config_setting_t *require_list(struct conf_ctx *ctx, const config_setting_t *s,
-                                            const char *path, const char *example)
-{
-    if (config_setting_type(s) != CONFIG_TYPE_LIST) {
-        problem(ctx, s, path, "expected a list like %s, got %s", example, type_name(s));
-        return NULL;
-    }
-    return s;
-}
-
-/* The name setting of a list entry, before the entry is parsed (for its path). */
-static const char *entry_name(const config_setting_t *e)
-{
-    const char *name = NULL;
-    if (config_setting_type(e) == CONFIG_TYPE_GROUP)
-        config_setting_lookup_string(e, "name", &name);
-    return name;
-}
-
 static void parse_plugins(struct conf_ctx *ctx, const config_setting_t *s)
 {
     struct tel_config *cfg = ctx->cfg;
-    if (!require_list(ctx, s, "plugins", "( { name = \"exec\"; } )"))
+    if (!conf_require_list(ctx, s, "plugins", "( { name = \"exec\"; } )"))
         return;
     int n = config_setting_length(s);
     cfg->plugins = calloc((size_t)n + 1, sizeof(*cfg->plugins));
@@ -572,19 +256,19 @@ static void parse_plugins(struct conf_ctx *ctx, const config_setting_t *s)
         abort();
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        char *path = entry_path("plugins", i, entry_name(e));
+        char *path = conf_entry_path("plugins", i, conf_entry_name(e));
         struct config_plugin *p = &cfg->plugins[cfg->n_plugins++];
-        p->origin = origin_of(cfg, e);
+        p->origin = conf_origin_of(cfg, e);
         if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-            problem(ctx, e, path, "expected a group { name = \"...\"; }, got %s", type_name(e));
+            conf_problem(ctx, e, path, "expected a group { name = \"...\"; }, got %s", conf_type_name(e));
         else
-            parse_group(ctx, e, path, plugin_fields, p);
-        if (p->name && !valid_name(p->name))
-            problem(ctx, e, path, "name \"%s\": expected letters, digits, '_', '-', '.'",
+            conf_parse_group(ctx, e, path, plugin_fields, p);
+        if (p->name && !conf_valid_name(p->name))
+            conf_problem(ctx, e, path, "name \"%s\": expected letters, digits, '_', '-', '.'",
                     p->name);
         for (size_t j = 0; p->name && j + 1 < cfg->n_plugins; j++)
             if (cfg->plugins[j].name && strcmp(cfg->plugins[j].name, p->name) == 0)
-                problem(ctx, e, path, "plugin \"%s\" is already defined at line %d", p->name,
+                conf_problem(ctx, e, path, "plugin \"%s\" is already defined at line %d", p->name,
                         cfg->plugins[j].origin.line);
         if (!p->config)
             p->config = json_object();
@@ -596,7 +280,7 @@ static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
 {
     struct tel_config *cfg = ctx->cfg;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-        problem(ctx, s, "sandboxes", "expected a group of named profiles { default = { ... }; }");
+        conf_problem(ctx, s, "sandboxes", "expected a group of named profiles { default = { ... }; }");
         return;
     }
     int n = config_setting_length(s);
@@ -605,14 +289,14 @@ static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
         abort();
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        char *path = join_path("sandboxes", config_setting_name(e));
+        char *path = conf_join_path("sandboxes", config_setting_name(e));
         if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-            problem(ctx, e, path, "expected a group (a sandbox profile), got %s", type_name(e));
+            conf_problem(ctx, e, path, "expected a group (a sandbox profile), got %s", conf_type_name(e));
         } else {
             struct config_sandbox *sb = &cfg->sandboxes[cfg->n_sandboxes++];
             sb->name = strdup(config_setting_name(e));
             sb->settings = conf_json_from_setting(e);
-            sb->origin = origin_of(cfg, e);
+            sb->origin = conf_origin_of(cfg, e);
             char err_path[128] = "", err[256] = "";
             if (sandbox_profile_from_json(sb->settings, &sb->profile, err_path, sizeof(err_path),
                                           err, sizeof(err)) < 0) {
@@ -628,7 +312,7 @@ static void parse_sandboxes(struct conf_ctx *ctx, const config_setting_t *s)
                 const config_setting_t *at = o ? config_setting_lookup((config_setting_t *)e, lookup)
                                                : NULL;
                 snprintf(full, sizeof(full), "%s%s%s", path, err_path[0] ? "." : "", err_path);
-                problem(ctx, at ? at : e, full, "%s", err);
+                conf_problem(ctx, at ? at : e, full, "%s", err);
             }
         }
         free(path);
@@ -640,7 +324,7 @@ static int parse_routes(struct conf_ctx *ctx, const config_setting_t *s, const c
                         void *dst)
 {
     struct config_task_type *t = dst;
-    if (!require_list(ctx, s, path, "( { labels = { env = \"gpu\"; }; executor = \"gpu\"; } )"))
+    if (!conf_require_list(ctx, s, path, "( { labels = { env = \"gpu\"; }; executor = \"gpu\"; } )"))
         return -1;
     int n = config_setting_length(s);
     t->routes = calloc((size_t)n + 1, sizeof(*t->routes));
@@ -654,16 +338,16 @@ static int parse_routes(struct conf_ctx *ctx, const config_setting_t *s, const c
         struct config_route *r = &t->routes[t->n_routes++];
         r->line = (int)config_setting_source_line(e);
         if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-            problem(ctx, e, rp, "expected a group { labels = { ... }; executor = ...; }, got %s",
-                    type_name(e));
+            conf_problem(ctx, e, rp, "expected a group { labels = { ... }; executor = ...; }, got %s",
+                    conf_type_name(e));
         } else {
-            parse_group(ctx, e, rp, route_fields, r);
+            conf_parse_group(ctx, e, rp, route_fields, r);
             const char *key;
             json_t *v;
             json_object_foreach(r->labels, key, v) {
                 if (!json_is_string(v)) {
-                    char *lp = join_path(rp, "labels");
-                    problem(ctx, config_setting_get_member(e, "labels"), lp,
+                    char *lp = conf_join_path(rp, "labels");
+                    conf_problem(ctx, config_setting_get_member(e, "labels"), lp,
                             "label \"%s\": expected a string value", key);
                     free(lp);
                 }
@@ -687,7 +371,7 @@ static void set_type_defaults(struct config_task_type *t)
 static void parse_task_types(struct conf_ctx *ctx, const config_setting_t *s)
 {
     struct tel_config *cfg = ctx->cfg;
-    if (!require_list(ctx, s, "task_types", "( { name = \"hello\"; executor = \"exec\"; } )"))
+    if (!conf_require_list(ctx, s, "task_types", "( { name = \"hello\"; executor = \"exec\"; } )"))
         return;
     int n = config_setting_length(s);
     cfg->task_types = calloc((size_t)n + 1, sizeof(*cfg->task_types));
@@ -695,18 +379,18 @@ static void parse_task_types(struct conf_ctx *ctx, const config_setting_t *s)
         abort();
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        char *path = entry_path("task_types", i, entry_name(e));
+        char *path = conf_entry_path("task_types", i, conf_entry_name(e));
         struct config_task_type *t = &cfg->task_types[cfg->n_task_types++];
         set_type_defaults(t);
-        t->origin = origin_of(cfg, e);
+        t->origin = conf_origin_of(cfg, e);
         t->executor_line = t->config_line = t->origin.line;
         if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-            problem(ctx, e, path, "expected a group { name = ...; executor = ...; }, got %s",
-                    type_name(e));
+            conf_problem(ctx, e, path, "expected a group { name = ...; executor = ...; }, got %s",
+                    conf_type_name(e));
             free(path);
             continue;
         }
-        parse_group(ctx, e, path, task_type_fields, t);
+        conf_parse_group(ctx, e, path, task_type_fields, t);
         const config_setting_t *x = config_setting_get_member(e, "executor");
         if (x)
             t->executor_line = (int)config_setting_source_line(x);
@@ -715,24 +399,24 @@ static void parse_task_types(struct conf_ctx *ctx, const config_setting_t *s)
             t->config_line = (int)config_setting_source_line(x);
         if (!t->config)
             t->config = json_object();
-        if (t->name && !valid_name(t->name))
-            problem(ctx, e, path, "name \"%s\": expected letters, digits, '_', '-', '.'",
+        if (t->name && !conf_valid_name(t->name))
+            conf_problem(ctx, e, path, "name \"%s\": expected letters, digits, '_', '-', '.'",
                     t->name);
         for (size_t j = 0; t->name && j + 1 < cfg->n_task_types; j++)
             if (cfg->task_types[j].name && strcmp(cfg->task_types[j].name, t->name) == 0)
-                problem(ctx, e, path, "task type \"%s\" is already defined at line %d", t->name,
+                conf_problem(ctx, e, path, "task type \"%s\" is already defined at line %d", t->name,
                         cfg->task_types[j].origin.line);
         if (!config_setting_get_member(e, "executor") && !config_setting_get_member(e, "routes")) {
-            char *rp = join_path(path, "executor");
-            problem(ctx, e, rp, "required setting is missing (a type needs an executor, or "
+            char *rp = conf_join_path(path, "executor");
+            conf_problem(ctx, e, rp, "required setting is missing (a type needs an executor, or "
                                 "routes)");
             free(rp);
         }
         if (t->rate_limit.tasks > 0 && t->rate_limit.interval_s == 0)
             t->rate_limit.interval_s = 1;
         if (t->retry.max_interval_s < t->retry.initial_interval_s) {
-            char *rp = join_path(path, "retry.max_interval_s");
-            problem(ctx, config_setting_get_member(e, "retry"), rp,
+            char *rp = conf_join_path(path, "retry.max_interval_s");
+            conf_problem(ctx, config_setting_get_member(e, "retry"), rp,
                     "expected at least initial_interval_s (%g), got %g",
                     t->retry.initial_interval_s, t->retry.max_interval_s);
             free(rp);
@@ -760,16 +444,16 @@ static void parse_root(struct conf_ctx *ctx, const config_setting_t *root)
         while (g < sizeof(top_groups) / sizeof(top_groups[0]) && strcmp(top_groups[g].name, name))
             g++;
         if (g == sizeof(top_groups) / sizeof(top_groups[0])) {
-            problem(ctx, s, name, "unknown setting (expected one of: daemon, roles, plugins, "
+            conf_problem(ctx, s, name, "unknown setting (expected one of: daemon, roles, plugins, "
                                   "sandboxes, task_types)");
         } else if (top_groups[g].parse) {
             top_groups[g].parse(ctx, s);
         } else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-            problem(ctx, s, name, "expected a group { ... }, got %s", type_name(s));
+            conf_problem(ctx, s, name, "expected a group { ... }, got %s", conf_type_name(s));
         } else if (strcmp(name, "daemon") == 0) {
-            parse_group(ctx, s, "daemon", daemon_fields, &cfg->daemon);
+            conf_parse_group(ctx, s, "daemon", daemon_fields, &cfg->daemon);
         } else {
-            parse_group(ctx, s, "roles", role_fields, cfg->roles);
+            conf_parse_group(ctx, s, "roles", role_fields, cfg->roles);
         }
     }
 }
@@ -783,7 +467,7 @@ static void apply_defaults(struct tel_config *cfg)
     if (!d->state_dir) {
         env = getenv("STATE_DIRECTORY");
         d->state_dir = env && *env == '/' ? strndup(env, strcspn(env, ":"))
-                                          : resolve_path(cfg, "teld-state");
+                                          : conf_resolve_path(cfg, "teld-state");
     }
     if (!d->socket) {
         env = getenv("RUNTIME_DIRECTORY");
@@ -838,7 +522,7 @@ static void check_references(struct conf_ctx *ctx)
         for (size_t j = 0; j < cfg->n_sandboxes; j++)
             found |= strcmp(cfg->sandboxes[j].name, t->sandbox) == 0;
         if (!found) {
-            char *path = entry_path("task_types", (int)i, t->name);
+            char *path = conf_entry_path("task_types", (int)i, t->name);
             diag_add(ctx->diags, t->origin.file, t->origin.line, path,
                      "sandbox \"%s\" is not defined in `sandboxes`", t->sandbox);
             ctx->failed = true;
@@ -950,7 +634,7 @@ void conf_free(struct tel_config *cfg)
         free(t->input_schema);
         free(t->output_schema);
         free(t->sandbox);
-        strv_free(&t->retry.non_retryable);
+        conf_strv_free(&t->retry.non_retryable);
         for (size_t r = 0; r < t->n_routes; r++) {
             json_decref(t->routes[r].labels);
             free(t->routes[r].executor);
@@ -959,7 +643,7 @@ void conf_free(struct tel_config *cfg)
         free(t->routes);
     }
     free(cfg->task_types);
-    strv_free(&cfg->files);
+    conf_strv_free(&cfg->files);
     free(cfg->path);
     free(cfg->dir);
     free(cfg);

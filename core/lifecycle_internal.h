@@ -59,6 +59,15 @@ struct lifecycle {
 };
 
 /* lifecycle.c */
+void lc_set_error(struct lc_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int op_begin(struct lifecycle *lc) { return store_op_begin(lc->store); }
+/* End an op: keep it when rc is 0; returns rc, or the merge's error. */
+static inline int op_end(struct lifecycle *lc, int rc)
+{
+    int end = store_op_end(lc->store, rc == 0);
+    return rc ? rc : end;
+}
 const struct type_runtime *lc_type(struct lifecycle *lc, const char *name);
 int lc_persist(struct lifecycle *lc, struct task *t, const char *event_kind, json_t *extra);
 /* The two halves of lc_persist (inside an open op). */
@@ -76,6 +85,12 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output);
 void lc_reload(struct lifecycle *lc, struct task *t);
 /* Drop a finished task from memory (its final state is stored). */
 void lc_forget(struct lifecycle *lc, struct task *t);
+
+/* lc_schema.c */
+int lc_store_schema_once(struct lifecycle *lc, const char *hash, const char *text);
+const void *lc_pinned_output_schema(struct lifecycle *lc, struct task *t,
+                                    const struct type_runtime *tr,
+                                    struct plugin_instance **validator, bool *missing);
 
 /* sched.c */
 struct type_queue *sched_queue(struct lifecycle *lc, const char *type);

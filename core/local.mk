@@ -4,13 +4,14 @@ core_libtelcore_la_SOURCES = \
 	core/api.c core/api.h \
 	core/attempt.c core/attempt.h \
 	core/auth.c core/auth.h \
-	core/conf.c core/conf.h \
+	core/conf.c core/conf.h core/conf_internal.h core/conf_walk.c \
 	core/conf_json.c core/conf_json.h \
 	core/diag.c core/diag.h \
 	core/events.c core/events.h \
 	core/host.c core/host.h \
 	core/host_spawn.c \
 	core/jsonrpc.c core/jsonrpc.h \
+	core/lc_api.c core/lc_schema.c \
 	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \
 	core/loop.c core/loop.h \
