@@ -6,6 +6,7 @@
 #include "host.h"
 #include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "task.h"
 
 #include <errno.h>
@@ -15,10 +16,17 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
+
+#define N_METHODS 14
 
 struct api {
     struct loop *loop;
+    struct metrics *metrics;   /* NULL: off */
+    struct metric_histogram *latency[N_METHODS];
+    struct loop_timer textfile_timer;
+    int textfile_error;        /* the last write's error, to log changes only */
     struct server *server;
     struct lifecycle *lc;
     struct store *store;
@@ -490,6 +498,26 @@ static void m_backup(struct call *c)
     pthread_attr_destroy(&attr);
 }
 
+/* ---- metrics ---- */
+
+static void m_metrics(struct call *c)
+{
+    static const char *const known[] = { NULL };
+    if (!check_params(c, known))
+        return;
+    if (!c->api->metrics) {
+        reply_error(c, RPC_UNAVAILABLE, "metrics are off (daemon.metrics = false)");
+        return;
+    }
+    char *text = metrics_render(c->api->metrics);
+    if (!text) {
+        reply_error(c, RPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    reply(c, json_pack("{s:s}", "text", text));
+    free(text);
+}
+
 /* ---- events ---- */
 
 static void m_subscribe(struct call *c)
@@ -518,7 +546,9 @@ static const struct method methods[] = {
     { "server.backup", AUTH_ADMIN, m_backup },
     { "types.list", AUTH_READ, m_types },
     { "plugins.list", AUTH_READ, m_plugins },
+    { "metrics.get", AUTH_READ, m_metrics },
 };
+_Static_assert(sizeof(methods) / sizeof(methods[0]) == N_METHODS, "N_METHODS");
 
 static void on_request(void *arg, struct conn *conn, const char *method, json_t *params, json_t *id)
 {
@@ -554,7 +584,15 @@ static void on_request(void *arg, struct conn *conn, const char *method, json_t 
                         (unsigned)c.peer->uid, auth_names(cs->roles));
             return;
         }
+        struct timespec t0, t1;
+        if (a->latency[i])
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         methods[i].fn(&c);
+        if (a->latency[i]) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            metric_observe(a->latency[i], (double)(t1.tv_sec - t0.tv_sec) +
+                                              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        }
         return;
     }
     reply_error(&c, RPC_METHOD_NOT_FOUND, "unknown method \"%s\"", method);
@@ -578,8 +616,27 @@ static struct server_limits limits_of(const struct tel_config *cfg)
     };
 }
 
+/* The textfile for node_exporter, rewritten every daemon.metrics_interval_s. */
+static void write_textfile(void *arg)
+{
+    struct api *a = arg;
+    const struct config_daemon *d = &a->gen->cfg->daemon;
+    if (!a->metrics || !d->metrics_textfile)
+        return;
+    int rc = metrics_write_textfile(a->metrics, d->metrics_textfile);
+    if (rc < 0 && rc != a->textfile_error) /* say it once, not every interval */
+        log_warn("cannot write the metrics textfile", "path", d->metrics_textfile,
+                 "error", strerror(-rc));
+    else if (rc == 0 && a->textfile_error)
+        log_info("metrics textfile written again", "path", d->metrics_textfile);
+    a->textfile_error = rc;
+    loop_timer_arm(a->loop, &a->textfile_timer,
+                   loop_now_ms() + (int64_t)(d->metrics_interval_s * 1000));
+}
+
 int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struct runtime *gen,
-             api_reload_fn reload, void *reload_arg, struct api **out, char *err, size_t err_size)
+             struct metrics *metrics, api_reload_fn reload, void *reload_arg, struct api **out,
+             char *err, size_t err_size)
 {
     struct api *a = calloc(1, sizeof(*a));
     if (!a) {
@@ -587,6 +644,15 @@ int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struc
         return -ENOMEM;
     }
     a->loop = loop;
+    a->metrics = metrics;
+    for (size_t i = 0; metrics && i < N_METHODS; i++) {
+        const char *l[] = { methods[i].name, NULL };
+        a->latency[i] = metrics_histogram(metrics, "tel_api_request_seconds",
+                                          "Time to handle an API request, by method.", "method", l);
+    }
+    loop_timer_init(&a->textfile_timer, write_textfile, a);
+    if (metrics && gen->cfg->daemon.metrics_textfile)
+        loop_timer_arm(loop, &a->textfile_timer, loop_now_ms());
     a->lc = lc;
     a->store = store;
     a->gen = runtime_ref(gen);
@@ -620,6 +686,8 @@ int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struc
 void api_set_runtime(struct api *a, struct runtime *gen)
 {
     struct runtime *old = a->gen;
+    if (a->metrics && gen->cfg->daemon.metrics_textfile && !loop_timer_armed(&a->textfile_timer))
+        loop_timer_arm(a->loop, &a->textfile_timer, loop_now_ms());
     a->gen = runtime_ref(gen);
     a->gen_number++;
     struct server_limits lim = limits_of(gen->cfg);
@@ -641,6 +709,10 @@ void api_close(struct api *a)
     while (a->backups_running > 0 && a->backup_fd >= 0) {
         loop_run_once(a->loop, 100);
     }
+    loop_timer_disarm(a->loop, &a->textfile_timer);
+    if (a->metrics && a->gen->cfg->daemon.metrics_textfile)
+        write_textfile(a); /* the last counts, then stop */
+    loop_timer_disarm(a->loop, &a->textfile_timer);
     events_free(a->events);
     if (a->server)
         server_close(a->server);

@@ -15,9 +15,11 @@ struct api;
 /* server.reload: build and apply a new configuration; 0, or negative with err. */
 typedef int (*api_reload_fn)(void *arg, char *err, size_t err_size);
 
+struct metrics;
+/* metrics: borrowed, NULL when off. */
 int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struct runtime *gen,
-             api_reload_fn reload, void *reload_arg, struct api **out, char *err,
-             size_t err_size);
+             struct metrics *metrics, api_reload_fn reload, void *reload_arg, struct api **out,
+             char *err, size_t err_size);
 void api_set_runtime(struct api *a, struct runtime *gen);
 /* Write queued replies (the end of a turn, after the commit). */
 void api_flush(struct api *a);

@@ -166,7 +166,9 @@ static const struct conf_field daemon_fields[] = {
     { .name = "workers", .kind = CK_INT, .offset = OFF(struct config_daemon, workers), .min = 1, .max = 1024 },
     { .name = "plugin_dir", .kind = CK_PATH, .offset = OFF(struct config_daemon, plugin_dir) },
     { .name = "log_level", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, log_level), .custom = parse_log_level },
+    { .name = "metrics", .kind = CK_BOOL, .offset = OFF(struct config_daemon, metrics) },
     { .name = "metrics_textfile", .kind = CK_PATH, .offset = OFF(struct config_daemon, metrics_textfile) },
+    { .name = "metrics_interval_s", .kind = CK_DOUBLE, .offset = OFF(struct config_daemon, metrics_interval_s), .min = 0.1, .max = 3600 },
     { .name = "validator", .kind = CK_STRING, .offset = OFF(struct config_daemon, validator) },
     { .name = "max_interruptions", .kind = CK_INT, .offset = OFF(struct config_daemon, max_interruptions), .min = 1, .max = 1000 },
     { .name = "retention", .kind = CK_GROUP, .offset = 0, .sub = retention_fields },
@@ -488,6 +490,8 @@ static void apply_defaults(struct tel_config *cfg)
         d->workers = 8;
     if (d->log_level < 0)
         d->log_level = LOG_LEVEL_INFO;
+    if (d->metrics_interval_s == 0)
+        d->metrics_interval_s = 5;
     if (d->max_interruptions == 0)
         d->max_interruptions = 3;
     if (d->retention.finished_tasks_s == 0)
@@ -541,6 +545,7 @@ static struct tel_config *load(config_t *lc, int read_ok, const char *name, cons
     cfg->dir = strdup(dir);
     cfg->daemon.log_level = -1;
     cfg->daemon.socket_mode = (mode_t)-1;
+    cfg->daemon.metrics = true;
     if (!read_ok) {
         diag_add(diags, config_error_file(lc) ? config_error_file(lc) : name,
                  config_error_line(lc), NULL, "%s", config_error_text(lc));

@@ -35,7 +35,9 @@ struct config_daemon {
     int64_t workers;         /* worker threads */
     char *plugin_dir;        /* where bare plugin names are found */
     int log_level;           /* enum log_level */
+    bool metrics;            /* count and expose metrics; default true */
     char *metrics_textfile;  /* NULL: off */
+    double metrics_interval_s; /* how often the textfile is written; default 5 */
     char *validator;         /* plugin instance used for schemas; NULL: the only validator */
     int64_t max_interruptions;  /* consecutive host crashes during a task's attempts before it
                                    fails with host_crash (poison-task protection); default 3 */

@@ -3,6 +3,7 @@
 #include "host.h"
 #include "attempt.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -88,6 +89,41 @@ static void host_heartbeat(struct tel_attempt *a, json_t *details)
 
 static const char *host_previous_error(const struct tel_attempt *a) { return a->previous_error; }
 
+static struct metrics *_Atomic metrics;
+
+void host_set_metrics(struct metrics *m) { atomic_store(&metrics, m); }
+struct metrics *host_metrics(void) { return atomic_load(&metrics); }
+
+/* tel_<plugin>_<name>{instance=..., label=...}: the series a plugin's call means. */
+static void plugin_metric(struct tel_context *ctx, const char *name, const char *help,
+                          const char *label, const char *value, double v, bool gauge)
+{
+    struct metrics *m = atomic_load(&metrics);
+    if (!m || !ctx || !name)
+        return;
+    char family[160], labels[96];
+    snprintf(family, sizeof(family), "tel_%s_%s", ctx->plugin ? ctx->plugin : "plugin", name);
+    bool has_label = label && *label && metrics_valid_name(label, 1);
+    snprintf(labels, sizeof(labels), "instance%s%s", has_label ? "," : "", has_label ? label : "");
+    const char *values[] = { ctx->name, has_label ? (value ? value : "") : NULL, NULL };
+    if (gauge)
+        metric_set(metrics_gauge(m, family, help, labels, values), v);
+    else
+        metric_add(metrics_counter(m, family, help, labels, values), v);
+}
+
+static void host_metric_count(struct tel_context *ctx, const char *name, const char *help,
+                              const char *label, const char *value, double delta)
+{
+    plugin_metric(ctx, name, help, label, value, delta, false);
+}
+
+static void host_metric_gauge(struct tel_context *ctx, const char *name, const char *help,
+                              const char *label, const char *value, double set_to)
+{
+    plugin_metric(ctx, name, help, label, value, set_to, true);
+}
+
 static const struct tel_host host = {
     .abi_major = TEL_ABI_MAJOR,
     .abi_minor = TEL_ABI_MINOR,
@@ -110,6 +146,8 @@ static const struct tel_host host = {
     .attempt_heartbeat = host_heartbeat,
     .spawn = host_spawn,
     .attempt_previous_error = host_previous_error,
+    .metric_count = host_metric_count,
+    .metric_gauge = host_metric_gauge,
 };
 
 const struct tel_host *host_table(void) { return &host; }

@@ -16,6 +16,11 @@ void host_sandbox_stop(void);
 const struct sandbox *host_sandbox(void);
 /* What the sandbox offers here, for server.status (a new reference). */
 json_t *host_sandbox_status(void);
+/* Where plugin and sandbox metrics go (NULL: metrics off). */
+struct metrics;
+void host_set_metrics(struct metrics *m);
+struct metrics *host_metrics(void);
+
 /* tel_host.spawn itself. */
 int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
                struct tel_spawn_result *res);

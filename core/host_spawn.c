@@ -5,6 +5,7 @@
 #include "attempt.h"
 #include "host.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "sandbox.h"
 #include "statedir.h"
@@ -120,7 +121,22 @@ int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
         args.deadline.tv_sec = a->deadline_ms / 1000;
         args.deadline.tv_nsec = (a->deadline_ms % 1000) * 1000000;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sandbox_spawn(sandbox, p, &args, &rec->result);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    struct metrics *m = host_metrics();
+    if (m) {
+        metric_observe(metrics_histogram(m, "tel_sandbox_spawn_seconds",
+                                         "Sandboxed programs: from spawn to reaped.", NULL, NULL),
+                       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        if (rec->result.death != TEL_DEATH_EXIT) {
+            const char *reason[] = { sandbox_death_name(rec->result.death), NULL };
+            metric_add(metrics_counter(m, "tel_sandbox_kills_total",
+                                       "Sandboxed programs that did not exit by themselves, by reason.",
+                                       "reason", reason), 1);
+        }
+    }
     /* the result's buffers stay valid until the attempt ends */
     rec->next = a->spawns;
     a->spawns = rec;

@@ -194,6 +194,7 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
         return NULL;
     }
     lc->stats.submitted++;
+    metric_add(sched_queue(lc, t->type)->m.submitted, 1);
     task_table_put(&lc->tasks, t);
     if (!started)
         sched_enqueue(lc, t);
@@ -280,7 +281,7 @@ json_t *lc_cancel(struct lifecycle *lc, const char *id, const char *reason, uid_
     if (rc == 0) {
         if (t->run)
             sched_abandon(lc, t);
-        task_close_attempt(t, "cancelled", "cancelled", reason, lc_now());
+        lc_close_attempt(lc, t, "cancelled", "cancelled", reason, lc_now());
         lc_finish(lc, t, TASK_CANCELLED, "cancelled", reason ? reason : "cancelled by request");
         rc = lc_persist(lc, t, "cancelled", reason ? json_pack("{s:s}", "reason", reason) : NULL);
     }
@@ -289,6 +290,7 @@ json_t *lc_cancel(struct lifecycle *lc, const char *id, const char *reason, uid_
         storage_full(lc, err);
         return NULL;
     }
+    metric_add(sched_queue(lc, t->type)->m.cancellations, 1);
     json_t *result = json_pack("{s:s, s:s}", "id", t->id_str, "state", "cancelled");
     lc_forget(lc, t);
     return result;
@@ -357,7 +359,7 @@ json_t *lc_fail(struct lifecycle *lc, const char *id, uint32_t attempt, const ch
         sched_abandon(lc, t);
     int rc = op_begin(lc);
     if (rc == 0) {
-        task_close_attempt(t, "failed", code, message, lc_now());
+        lc_close_attempt(lc, t, "failed", code, message, lc_now());
         lc_after_failure(lc, t, lc_type(lc, t->type), code, message, retryable, false, -1);
         rc = lc_persist(lc, t, task_state_name(t->state), NULL);
     }

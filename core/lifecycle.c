@@ -13,6 +13,27 @@
 
 int64_t lc_now(void) { return util_wall_ms(); }
 
+void lc_close_attempt(struct lifecycle *lc, struct task *t, const char *outcome,
+                     const char *code, const char *message, int64_t now_ms)
+{
+    json_t *a = task_current_attempt(t);
+    if (!a || json_object_get(a, "finished_at"))
+        return;
+    task_close_attempt(t, outcome, code, message, now_ms);
+    lc_count(lc, "tel_attempts_total", "Attempts, by outcome.", t->type, "outcome", outcome);
+}
+
+void lc_count(struct lifecycle *lc, const char *family, const char *help, const char *type,
+              const char *label, const char *value)
+{
+    if (!lc->metrics)
+        return;
+    char names[64];
+    snprintf(names, sizeof(names), "type,%s", label);
+    const char *values[] = { type, value, NULL };
+    metric_add(metrics_counter(lc->metrics, family, help, names, values), 1);
+}
+
 void lc_set_error(struct lc_error *err, int code, const char *fmt, ...)
 {
     err->code = code;
@@ -173,6 +194,7 @@ void lc_finish(struct lifecycle *lc, struct task *t, enum task_state state, cons
 void lc_forget(struct lifecycle *lc, struct task *t)
 {
     count_final(lc, t->state);
+    metric_add(sched_queue(lc, t->type)->m.finished[t->state], 1);
     if (t->run) {
         t->run->task = NULL;
         t->run = NULL;
@@ -235,6 +257,7 @@ void lc_after_failure(struct lifecycle *lc, struct task *t, const struct type_ru
         return;
     }
     lc->stats.retried++;
+    metric_add(sched_queue(lc, t->type)->m.retries, 1);
     t->next_ms = now + delay;
     task_set_state(t, TASK_RETRY_WAIT, now);
     task_set_time(t->rec, "next_attempt_at", t->next_ms);
@@ -329,12 +352,51 @@ static void prune(void *arg)
 
 /* ---- set-up ---- */
 
-struct lifecycle *lc_new(struct loop *loop, struct store *store, struct runtime *gen)
+/* Gauges computed when metrics are read: tasks by state, queues, workers, the store. */
+static void refresh_metrics(void *arg, struct metrics *m)
+{
+    struct lifecycle *lc = arg;
+    int64_t now = lc_now();
+    for (struct type_queue *q = lc->queues; q; q = q->next) {
+        int64_t oldest = 0;
+        for (size_t i = 0; i < q->len; i++)
+            if (!oldest || q->heap[i]->queued_ms < oldest)
+                oldest = q->heap[i]->queued_ms;
+        metric_set(q->m.queue_depth, (double)q->len);
+        metric_set(q->m.oldest_pending_s, oldest ? (double)(now - oldest) / 1000.0 : 0);
+        for (int s = 0; s < TASK_STATE_COUNT; s++)
+            metric_set(q->m.tasks[s], 0);
+    }
+    for (size_t b = 0; b < lc->tasks.n_buckets; b++)
+        for (struct task *t = lc->tasks.buckets[b]; t; t = t->hash_next)
+            metric_add(sched_queue(lc, t->type)->m.tasks[t->state], 1);
+    if (lc->workers) {
+        metric_set(metrics_gauge(m, "tel_workers_busy", "Worker threads running an attempt.", NULL, NULL),
+                   (double)workers_busy(lc->workers));
+        metric_set(metrics_gauge(m, "tel_workers", "Worker threads (the pool's size).", NULL, NULL),
+                   (double)workers_size(lc->workers));
+    }
+    struct store_usage u;
+    if (store_usage(lc->store, &u) == 0) {
+        metric_set(metrics_gauge(m, "tel_store_used_bytes", "LMDB pages in use.", NULL, NULL),
+                   (double)u.used_bytes);
+        metric_set(metrics_gauge(m, "tel_store_map_bytes", "LMDB map size (daemon.map_size_mb).",
+                                 NULL, NULL), (double)u.map_bytes);
+    }
+    metric_set(metrics_gauge(m, "tel_store_commits", "Write transactions committed since start.",
+                             NULL, NULL), (double)store_commits(lc->store));
+}
+
+struct lifecycle *lc_new(struct loop *loop, struct store *store, struct runtime *gen,
+                         struct metrics *metrics)
 {
     struct lifecycle *lc = calloc(1, sizeof(*lc));
     if (!lc)
         return NULL;
     lc->loop = loop;
+    lc->metrics = metrics;
+    if (metrics)
+        metrics_on_render(metrics, refresh_metrics, lc);
     lc->store = store;
     lc->gen = runtime_ref(gen);
     task_table_init(&lc->tasks);
@@ -422,7 +484,7 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
     bool missing;
     const void *schema = lc_pinned_output_schema(lc, t, tr, &validator, &missing);
     if (missing) {
-        task_close_attempt(t, "failed", "schema_unavailable",
+        lc_close_attempt(lc, t, "failed", "schema_unavailable",
                            "the output schema this task is held to cannot be loaded", now);
         lc_finish(lc, t, TASK_FAILED, "schema_unavailable",
                   "the output schema this task is held to cannot be loaded (see the log)");
@@ -431,7 +493,7 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
     if (schema) {
         json_t *errors = json_array();
         if (validator->validator.validate(validator->state, schema, output, errors) != 0) {
-            task_close_attempt(t, "failed", "output_invalid",
+            lc_close_attempt(lc, t, "failed", "output_invalid",
                                "the output does not match the output schema", now);
             json_object_set_new(task_current_attempt(t), "validation_errors", errors);
             lc_finish(lc, t, TASK_FAILED, "output_invalid",
@@ -445,7 +507,7 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
     free(text);
     if (rc < 0)
         return rc;
-    task_close_attempt(t, "succeeded", NULL, NULL, now);
+    lc_close_attempt(lc, t, "succeeded", NULL, NULL, now);
     lc_finish(lc, t, TASK_SUCCEEDED, NULL, NULL);
     return lc_persist(lc, t, "succeeded", NULL);
 }

@@ -27,7 +27,10 @@ struct lc_error {
     json_t *data;
 };
 
-struct lifecycle *lc_new(struct loop *loop, struct store *store, struct runtime *gen);
+struct metrics;
+/* metrics: where to count (borrowed; NULL: metrics off). */
+struct lifecycle *lc_new(struct loop *loop, struct store *store, struct runtime *gen,
+                         struct metrics *metrics);
 /* Rebuild the active tasks from the store: running attempts become interrupted and are
  * retried per policy; timers are rebuilt.  Commits before returning. */
 int lc_recover(struct lifecycle *lc, char *err, size_t err_size);

@@ -4,12 +4,23 @@
 #define TEL_LIFECYCLE_INTERNAL_H
 
 #include "lifecycle.h"
+#include "metrics.h"
 #include "task.h"
 #include "workers.h"
+
+/* The metric series of one type, resolved once (NULL when metrics are off). */
+struct type_metrics {
+    struct metric_value *submitted, *retries, *cancellations;
+    struct metric_value *finished[TASK_STATE_COUNT];   /* terminal states */
+    struct metric_value *tasks[TASK_STATE_COUNT];      /* active, by state (gauges) */
+    struct metric_value *queue_depth, *oldest_pending_s;
+    struct metric_histogram *queue_wait, *run_duration;
+};
 
 /* Pending tasks of one type: a heap by (priority desc, order asc), plus its limits. */
 struct type_queue {
     char *name;
+    struct type_metrics m;
     struct task **heap;
     size_t len, cap;
     unsigned running;          /* attempts in flight (not abandoned) */
@@ -30,6 +41,7 @@ struct pinned_schema {
 
 struct lifecycle {
     struct loop *loop;
+    struct metrics *metrics;     /* NULL: metrics off */
     struct store *store;
     struct runtime *gen;
     struct workers *workers;
@@ -59,6 +71,12 @@ struct lifecycle {
 };
 
 /* lifecycle.c */
+/* Close the current attempt (task_close_attempt) and count it by outcome. */
+void lc_close_attempt(struct lifecycle *lc, struct task *t, const char *outcome,
+                     const char *code, const char *message, int64_t now_ms);
+/* Count one event of a type's labelled counter family (outcome, timeout kind...). */
+void lc_count(struct lifecycle *lc, const char *family, const char *help, const char *type,
+              const char *label, const char *value);
 void lc_set_error(struct lc_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static inline int op_begin(struct lifecycle *lc) { return store_op_begin(lc->store); }

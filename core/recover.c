@@ -40,7 +40,7 @@ static int interrupted(struct lifecycle *lc, struct task *t)
     t->interrupts++;
     json_object_set_new(t->rec, "interrupts", json_integer(t->interrupts));
     lc->stats.interrupted++;
-    task_close_attempt(t, "interrupted", "host_crash",
+    lc_close_attempt(lc, t, "interrupted", "host_crash",
                        "teld stopped while the attempt ran; it may or may not have had effect",
                        now);
     if (t->interrupts >= (uint32_t)lc->gen->cfg->daemon.max_interruptions) {

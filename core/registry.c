@@ -218,6 +218,7 @@ int registry_load(struct registry *reg, const struct tel_config *cfg,
     rc = check_abi(pi, sym, err, err_size);
     if (rc < 0)
         goto fail;
+    pi->ctx.plugin = pi->desc.name;
 
     if (pi->desc.init) {
         char perr[512] = "";

@@ -10,7 +10,8 @@
 
 /* The host side of struct tel_context: identifies one plugin instance. */
 struct tel_context {
-    const char *name; /* the instance name from the config */
+    const char *name;   /* the instance name from the config */
+    const char *plugin; /* the plugin's own name (its struct's), for metric names */
 };
 
 struct plugin_instance {

@@ -255,26 +255,38 @@ static void build_dev(const struct root_builder *rb)
     }
 }
 
-static void build_root(const struct sandbox_child_ctx *c)
+static void build_root(const struct sandbox_child_ctx *c, int work_dir)
 {
     const struct sandbox_profile *p = c->p;
-    struct root_builder rb = {c->report_fd, c->work_dir};
+    /* Everything below is relative to the new root, our working directory. */
+    struct root_builder rb = {c->report_fd, "."};
     uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     char dst[PATH_MAX], opts[64];
-    int work;
+    int work, fs, root;
 
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         rb_die(&rb, "make / private");
     /* The new root goes on top of the work dir itself (in this namespace only): no
      * mount-point directory to make and remove per spawn.  The work dir is bound into
-     * the new root from a copy of its mount taken before it is covered. */
-    work = open_tree(AT_FDCWD, c->work_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+     * the new root from a copy of its mount taken before it is covered.  Both through
+     * an fd opened before we changed uid: the work dir's parents may be closed to the
+     * task's uid (a root teld's state dir, say). */
+    work = open_tree(work_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (work < 0)
         rb_die(&rb, "work dir: open_tree");
-    if (mount("tmpfs", c->work_dir, "tmpfs", MS_NOSUID | MS_NODEV,
-              "mode=0755,size=1m,nr_inodes=4096") < 0)
+    if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4096", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+        (root = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
         rb_die(&rb, "root tmpfs");
+    close(fs);
+    if (move_mount(root, "", work_dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ||
+        fchdir(root) < 0)
+        rb_die(&rb, "root tmpfs: attach");
+    close(root);
     /* /tmp first: binds below /tmp (allowed) must land on top of it. */
     snprintf(opts, sizeof(opts), "mode=1777,size=%llum",
              (unsigned long long)(p->tmp_size_mb ? p->tmp_size_mb : 1));
@@ -284,23 +296,23 @@ static void build_root(const struct sandbox_child_ctx *c)
     for (size_t i = 0; c->extra_ro_binds && c->extra_ro_binds[i]; i++)
         bind_ro(&rb, c->extra_ro_binds[i], bind_attrs);
 
-    join(dst, sizeof(dst), c->work_dir, "/work");
+    join(dst, sizeof(dst), rb.root, "/work");
     if (mkdir(dst, 0755) < 0 ||
         move_mount(work, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
         set_attr(dst, false, bind_attrs) < 0)
         rb_die(&rb, "work dir");
     close(work);
 
-    join(dst, sizeof(dst), c->work_dir, "/proc");
+    join(dst, sizeof(dst), rb.root, "/proc");
     if (mkdir(dst, 0555) < 0 ||
         mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         rb_die(&rb, "proc");
     /* pid 1 is this process, in the daemon's memory: hide it (see sandbox_child_main). */
-    join(dst, sizeof(dst), c->work_dir, "/proc/1");
+    join(dst, sizeof(dst), rb.root, "/proc/1");
     if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "mode=0555,size=4k,nr_inodes=1") < 0)
         rb_die(&rb, "mask /proc/1");
-    join(dst, sizeof(dst), c->work_dir, "/proc/sys");
+    join(dst, sizeof(dst), rb.root, "/proc/sys");
     if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
         set_attr(dst, true, MOUNT_ATTR_RDONLY) < 0)
         rb_die(&rb, "proc/sys read-only");
@@ -308,7 +320,7 @@ static void build_root(const struct sandbox_child_ctx *c)
     build_dev(&rb);
 
     /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
-    if (chdir(c->work_dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
         rb_die(&rb, "pivot_root");
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         rb_die(&rb, "detach old root");
@@ -479,6 +491,11 @@ int sandbox_child_main(void *arg)
     reset_signals();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "pdeathsig", errno);
+    /* While we still have the daemon's uid (see build_root).  In our own mount namespace
+     * already, so the fd names our copy of the mount. */
+    int work_dir = open(c->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (work_dir < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "open work dir", errno);
     /* The task must not read this memory (the daemon's) through /proc/1/mem, environ or
      * maps.  Non-dumpable makes them need CAP_SYS_PTRACE; but dumpability belongs to the
      * memory, and an ordinary-user daemon must stay dumpable to write its children's id
@@ -502,7 +519,7 @@ int sandbox_child_main(void *arg)
         die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "cgroup namespace", errno);
     if (sethostname(c->p->hostname, strlen(c->p->hostname)) < 0)
         die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "sethostname", errno);
-    build_root(c);
+    build_root(c, work_dir);
     arrange_fds(c);
 
     sigemptyset(&chld);

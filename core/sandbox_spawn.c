@@ -187,7 +187,7 @@ static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *
         s->work[0] = '\0';
         return -errno;
     }
-    /* The child runs as sb->host_uid and needs the dir; nobody else does. */
+    /* The task (sb->host_uid) writes there; nobody else may. */
     if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
         return -errno;
     return 0;

@@ -22,6 +22,29 @@ struct type_queue *sched_queue(struct lifecycle *lc, const char *type)
     if (!q || !(q->name = strdup(type)))
         abort();
     q->tokens = -1; /* not yet filled */
+    if (lc->metrics) {
+        struct metrics *m = lc->metrics;
+        const char *l[] = { type, NULL, NULL };
+        q->m.submitted = metrics_counter(m, "tel_tasks_submitted_total", "Tasks submitted.", "type", l);
+        q->m.retries = metrics_counter(m, "tel_retries_total", "Attempts followed by a retry.", "type", l);
+        q->m.cancellations = metrics_counter(m, "tel_cancellations_total", "Tasks cancelled.", "type", l);
+        q->m.queue_depth = metrics_gauge(m, "tel_queue_depth", "Pending tasks waiting for a worker.", "type", l);
+        q->m.oldest_pending_s = metrics_gauge(m, "tel_queue_oldest_pending_seconds",
+                                              "Age of the oldest pending task.", "type", l);
+        q->m.queue_wait = metrics_histogram(m, "tel_task_queue_wait_seconds",
+                                            "Time from pending to the attempt's start.", "type", l);
+        q->m.run_duration = metrics_histogram(m, "tel_attempt_run_seconds",
+                                              "Time inside the executor per attempt.", "type", l);
+        for (int s = 0; s < TASK_STATE_COUNT; s++) {
+            l[1] = task_state_name((enum task_state)s);
+            if (task_state_terminal((enum task_state)s))
+                q->m.finished[s] = metrics_counter(m, "tel_tasks_finished_total",
+                                                   "Tasks finished, by final state.", "type,state", l);
+            else
+                q->m.tasks[s] = metrics_gauge(m, "tel_tasks", "Unfinished tasks by state.",
+                                              "type,state", l);
+        }
+    }
     q->next = lc->queues;
     lc->queues = q;
     return q;
@@ -211,10 +234,11 @@ static void on_task_timer(void *arg)
         loop_timer_arm(lc->loop, &t->timer, loop_now_ms() + 1000);
         return;
     }
+    lc_count(lc, "tel_timeouts_total", "Timeouts, by kind.", t->type, "kind", code);
     if (t->run)
         sched_abandon(lc, t);
     if (t->state == TASK_RUNNING || t->state == TASK_WAITING)
-        task_close_attempt(t, "timed_out", code, message, now);
+        lc_close_attempt(lc, t, "timed_out", code, message, now);
     if (attempt_level)
         lc_after_failure(lc, t, tr, code, message, true, true, -1);
     else
@@ -271,6 +295,7 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
                          const struct type_executor *te, bool write_record)
 {
     int64_t now = lc_now();
+    metric_observe(sched_queue(lc, t->type)->m.queue_wait, (double)(now - t->queued_ms) / 1000.0);
     t->attempt++;
     t->started_ms = t->heartbeat_ms = now;
     json_t *a = json_pack("{s:i, s:s}", "n", (json_int_t)t->attempt, "executor", te->plugin->name);
@@ -540,7 +565,7 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
     if (lc->stopping && r->result != TEL_RUN_OK) {
         /* cut off by our own shutdown: not the task's fault, run it again after restart */
         lc->stats.interrupted++;
-        task_close_attempt(t, "interrupted", "shutdown", "teld stopped during the attempt", now);
+        lc_close_attempt(lc, t, "interrupted", "shutdown", "teld stopped during the attempt", now);
         t->queued_ms = now;
         task_set_state(t, TASK_PENDING, now);
         task_set_time(t->rec, "queued_at", now);
@@ -562,7 +587,7 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
     default: {
         const char *code = a->error_code ? a->error_code : "executor_error";
         const char *msg = a->error_message ? a->error_message : "the executor reported a failure";
-        task_close_attempt(t, "failed", code, msg, now);
+        lc_close_attempt(lc, t, "failed", code, msg, now);
         lc_after_failure(lc, t, tr, code, msg, r->result == TEL_RUN_RETRY, false,
                          a->retry_after_ms);
         return lc_persist(lc, t, task_state_name(t->state), NULL);
@@ -574,9 +599,11 @@ void sched_on_run_done(void *arg, struct run *r)
 {
     struct lifecycle *lc = arg;
     struct task *t = r->task;
-    if (r->run_ns > 0) /* the prefetch's measure of how long runs take */
+    if (r->run_ns > 0) { /* the prefetch's measure of how long runs take */
         lc->run_ns_avg = lc->run_ns_avg > 0 ? 0.95 * lc->run_ns_avg + 0.05 * (double)r->run_ns
                                             : (double)r->run_ns;
+        metric_observe(sched_queue(lc, r->type)->m.run_duration, (double)r->run_ns / 1e9);
+    }
     if (r->abandoned || !t) {
         record_late(lc, r);
         free_run(r);

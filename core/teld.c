@@ -10,6 +10,7 @@
 #include "host.h"
 #include "lifecycle.h"
 #include "loop.h"
+#include "metrics.h"
 #include "store.h"
 
 #include <errno.h>
@@ -113,6 +114,7 @@ struct daemon {
     struct loop *loop;
     struct lifecycle *lc;
     struct api *api;
+    struct metrics *metrics;  /* NULL: daemon.metrics = false */
     int signal_fd;
     struct loop_watch *signal_watch;
     int status;
@@ -192,7 +194,11 @@ static int start(struct daemon *d)
         return -1;
     /* replies are written by the lifecycle's end of turn, right after the commit (and
      * again by the loop's own hook for turns without a commit) */
-    d->lc = lc_new(d->loop, d->store, d->rt);
+    if (d->rt->cfg->daemon.metrics) {
+        d->metrics = metrics_new();
+        host_set_metrics(d->metrics);
+    }
+    d->lc = lc_new(d->loop, d->store, d->rt, d->metrics);
     if (d->lc)
         lc_on_flush(d->lc, flush_replies, d);
     if (!d->lc || loop_on_turn_end(d->loop, flush_replies, d) < 0) {
@@ -203,7 +209,8 @@ static int start(struct daemon *d)
         log_error("cannot start: recovery failed", "error", err);
         return -1;
     }
-    if (api_open(d->loop, d->lc, d->store, d->rt, reload, d, &d->api, err, sizeof(err)) < 0) {
+    if (api_open(d->loop, d->lc, d->store, d->rt, d->metrics, reload, d, &d->api, err,
+                 sizeof(err)) < 0) {
         log_error("cannot start", "error", err);
         return -1;
     }
@@ -233,6 +240,8 @@ static void stop(struct daemon *d)
         close(d->signal_fd);
     loop_free(d->loop);
     store_close(d->store);
+    host_set_metrics(NULL);
+    metrics_free(d->metrics);
     runtime_unref(d->rt);
     host_sandbox_stop();
     statedir_close(d->sd);

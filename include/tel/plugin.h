@@ -206,6 +206,16 @@ struct tel_host {
      * for a first attempt or one that did not fail.  Lets an executor adapt a retry (more
      * memory after an out-of-memory death).  Borrowed until run returns. */
     const char *(*attempt_previous_error)(const struct tel_attempt *a);
+
+    /* Metrics of the plugin, exposed with teld's (metrics.get, the textfile): the series
+     * tel_<plugin name>_<name>{instance="<config name>", <label>="<value>"}.  name:
+     * [a-z0-9_]+, counters end in _total; label may be NULL (then value is ignored).  All
+     * strings borrowed for the call.  Thread-safe, cheap: call them from run.  A name used
+     * once as a counter cannot become a gauge. */
+    void (*metric_count)(struct tel_context *ctx, const char *name, const char *help,
+                         const char *label, const char *value, double delta);
+    void (*metric_gauge)(struct tel_context *ctx, const char *name, const char *help,
+                         const char *label, const char *value, double set_to);
 };
 
 /* ------------------------------------------------------------------------ */

@@ -21,12 +21,14 @@
 #include <tel/plugin.h>
 
 static const struct tel_host *host;
+static struct tel_context *context;
 
 static int init(const struct tel_host *h, struct tel_context *ctx, json_t *config, void **state,
                 char *err, size_t err_size)
 {
-    (void)ctx, (void)config, (void)err, (void)err_size;
+    (void)config, (void)err, (void)err_size;
     host = h;
+    context = ctx;
     *state = NULL;
     return 0;
 }
@@ -76,9 +78,22 @@ static void wait_for(struct tel_attempt *a, long long ms, bool ignore_cancel, lo
     }
 }
 
+static enum tel_run_result run_script(struct tel_attempt *a);
+
+/* Plugin metrics through the host table: runs by result. */
 static enum tel_run_result run(void *state, void *type_state, struct tel_attempt *a)
 {
     (void)state, (void)type_state;
+    enum tel_run_result r = run_script(a);
+    static const char *const names[] = { "ok", "retry", "fatal", "deferred" };
+    if (TEL_HOST_HAS(host, metric_count))
+        host->metric_count(context, "runs_total", "Runs of the test executor, by result.",
+                           "result", names[r], 1);
+    return r;
+}
+
+static enum tel_run_result run_script(struct tel_attempt *a)
+{
     json_t *in = host->attempt_input(a);
     uint32_t n = host->attempt_number(a);
     if (json_is_true(json_object_get(in, "crash")) || n <= (uint32_t)num(in, "crash_times"))

@@ -41,7 +41,7 @@ static void env_start(struct env *e, int map_mb)
     if (store_open(path, (uint64_t)map_mb << 20, &e->store, err, sizeof(err)) < 0)
         fail_msg("store: %s", err);
     e->loop = loop_new();
-    e->lc = lc_new(e->loop, e->store, e->rt);
+    e->lc = lc_new(e->loop, e->store, e->rt, NULL);
     assert_non_null(e->lc);
     if (lc_recover(e->lc, err, sizeof(err)) < 0)
         fail_msg("recover: %s", err);
