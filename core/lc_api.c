@@ -199,7 +199,6 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     if (!started)
         sched_enqueue(lc, t);
     sched_arm(lc, t);
-    log_debug("task submitted", "task", t->id_str, "type", t->type);
     return submit_result(t, t->id_str, task_state_name(t->state), false);
 }
 

@@ -124,6 +124,10 @@ int lc_append_event(struct lifecycle *lc, struct task *t, const char *event_kind
     free(text);
     if (rc == 0 && lc->turn_first_seq == 0)
         lc->turn_first_seq = seq;
+    /* every transition is an event: one debug line each, here */
+    log_debug("task transition", "task", t->id_str, "type", t->type,
+              "attempt", log_fmt("%u", t->attempt), "event", event_kind,
+              "state", task_state_name(t->state), "seq", log_fmt("%llu", (unsigned long long)seq));
     return rc;
 }
 
@@ -184,10 +188,10 @@ void lc_finish(struct lifecycle *lc, struct task *t, enum task_state state, cons
         task_set_error(t, code, message);
     task_set_state(t, state, lc_now());
     loop_timer_disarm(lc->loop, &t->timer);
-    if (log_enabled(LOG_LEVEL_DEBUG) || state != TASK_SUCCEEDED)
-        log_kv(state == TASK_SUCCEEDED ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "task finished",
-               "task", t->id_str, "type", t->type, "attempt", log_fmt("%u", t->attempt),
-               "state", task_state_name(state), "code", code, "error", message, NULL);
+    if (state != TASK_SUCCEEDED) /* a failure: warn (success is the debug transition line) */
+        log_warn("task failed", "task", t->id_str, "type", t->type,
+                 "attempt", log_fmt("%u", t->attempt), "state", task_state_name(state),
+                 "code", code, "error", message);
 }
 
 /* Drop a finished task from memory (after its final state is stored). */
@@ -258,6 +262,9 @@ void lc_after_failure(struct lifecycle *lc, struct task *t, const struct type_ru
     }
     lc->stats.retried++;
     metric_add(sched_queue(lc, t->type)->m.retries, 1);
+    log_warn("attempt failed; will retry", "task", t->id_str, "type", t->type,
+             "attempt", log_fmt("%u", t->attempt), "code", code, "error", message,
+             "retry_in_ms", log_fmt("%lld", (long long)delay));
     t->next_ms = now + delay;
     task_set_state(t, TASK_RETRY_WAIT, now);
     task_set_time(t->rec, "next_attempt_at", t->next_ms);

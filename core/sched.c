@@ -339,8 +339,6 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
     lc->to_hand_count++;
     lc->stats.started++;
     sched_arm(lc, t);
-    log_debug("attempt started", "task", t->id_str, "type", t->type,
-              "attempt", log_fmt("%u", t->attempt), "executor", te->plugin->name);
     return 0;
 }
 

@@ -23,7 +23,8 @@ task_types = (
 );
 """ % testexec_path()
 os.mkdir(os.path.join(tmp, "m"))  # node_exporter's textfile directory
-teld = Teld(tmp, config, daemon='workers = 4; metrics_textfile = "m/tel.prom"; metrics_interval_s = 0.2;').start()
+teld = Teld(tmp, config, daemon='workers = 4; metrics_textfile = "m/tel.prom"; metrics_interval_s = 0.2; '
+                             'log_level = "debug";').start()
 c = teld.client()
 ids = [c.call("task.submit", {"type": "work", "input": {}})["id"] for _ in range(5)]
 ids += [c.call("task.submit", {"type": "work", "input": {"fail_times": 1}})["id"] for _ in range(3)]
@@ -91,8 +92,19 @@ checks.check("only the finished file is ever there (write, then rename)",
 c.close()
 checks.check("teld stops cleanly", teld.stop() == 0)
 
+log = open(teld.log).read()
+fatal_id, retry_id = ids[8], ids[5]
+checks.check("logs: a debug line per transition, with task, type and attempt",
+             re.search(r'level=debug msg="task transition" task=%s type=work attempt=1 event=running '
+                       r'state=running seq=\d+' % fatal_id, log) is not None)
+checks.check("logs: a warn line per failure",
+             re.search(r'level=warn msg="task failed" task=%s type=work attempt=1 state=failed '
+                       r'code=test_fatal' % fatal_id, log) is not None and
+             re.search(r'level=warn msg="attempt failed; will retry" task=%s type=work attempt=1 '
+                       r'code=test_failure' % retry_id, log) is not None)
+
 tmp2 = tempfile.mkdtemp(prefix="tel-metrics-off-")
-teld = Teld(tmp2, config, daemon="metrics = false;").start()
+teld = Teld(tmp2, config, daemon='metrics = false; log_level = "info";').start()
 c = teld.client()
 try:
     c.call("metrics.get")
@@ -101,6 +113,18 @@ except RpcError as e:
     checks.check("daemon.metrics = false: metrics.get says so (-32006)", e.code == -32006, e.message)
 tid = c.call("task.submit", {"type": "work", "input": {}})["id"]
 checks.check("and tasks run as before", c.wait_state(tid, ["succeeded"])["state"] == "succeeded")
+checks.check("at log_level info there are no debug lines", "level=debug" not in open(teld.log).read())
+# SIGHUP reload changes the log level
+with open(teld.conf) as f:
+    conf_text = f.read()
+with open(teld.conf, "w") as f:
+    f.write(conf_text.replace('log_level = "info"', 'log_level = "debug"'))
+teld.proc.send_signal(1)
+teld.wait_log('msg="configuration reloaded"')
+tid = c.call("task.submit", {"type": "work", "input": {}})["id"]
+c.wait_state(tid, ["succeeded"])
+checks.check("after a SIGHUP that sets debug, transitions are logged",
+             ('msg="task transition" task=%s' % tid) in open(teld.log).read())
 c.close()
 checks.check("teld stops cleanly", teld.stop() == 0)
 if not checks.failed:
