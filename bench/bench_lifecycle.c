@@ -4,6 +4,11 @@
  *   bench_lifecycle --exec TELD EXEC_PLUGIN [tasks] [runs] [clients] [window]
  *   bench_lifecycle --restart TELD NOOP_PLUGIN [finished_tasks]
  *
+ *   bench_lifecycle --metrics-overhead TELD NOOP_PLUGIN [tasks] [runs] [clients] [window]
+ *
+ * --metrics-overhead: alternate runs with daemon.metrics on and off; print both medians
+ * and the cost of metrics as a share of the throughput.
+ *
  * --exec: the same through the exec plugin, each task a sandboxed `/bin/echo {}` (all of
  * the sandbox on), with 2 workers: compare with bench_spawn's raw rate at parallelism 2.
  *
@@ -161,7 +166,8 @@ static json_t *call(const char *sock, const char *method, json_t *params)
     return result;
 }
 
-static bool exec_mode; /* --exec: the type runs a sandboxed program */
+static bool exec_mode;     /* --exec: the type runs a sandboxed program */
+static bool metrics_off;   /* this run: daemon.metrics = false */
 
 static pid_t start_teld(const char *teld, const char *dir, const char *plugin, int workers)
 {
@@ -169,10 +175,11 @@ static pid_t start_teld(const char *teld, const char *dir, const char *plugin, i
     snprintf(path, sizeof(path), "%s/teld.conf", dir);
     snprintf(conf, sizeof(conf),
              "daemon = { state_dir = \"state\"; workers = %d; map_size_mb = 8192;\n"
-             "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; }; };\n"
+             "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; };\n"
+             "  metrics = %s; };\n"
              "plugins = ( { name = \"noop\"; path = \"%s\"; } );\n"
              "task_types = ( { name = \"noop\"; executor = \"noop\"; %s } );\n",
-             workers, plugin,
+             workers, metrics_off ? "false" : "true", plugin,
              exec_mode ? "config = { argv = [\"/bin/echo\", \"{}\"]; };" : "");
     FILE *f = fopen(path, "w");
     if (!f)
@@ -416,6 +423,12 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && strcmp(argv[1], "--restart") == 0)
         return restart_bench(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1000000);
+    bool overhead = false;
+    if (argc >= 4 && strcmp(argv[1], "--metrics-overhead") == 0) {
+        overhead = true;
+        argv++;
+        argc--;
+    }
     if (argc >= 4 && strcmp(argv[1], "--exec") == 0) {
         exec_mode = true;
         argv++;
@@ -437,6 +450,26 @@ int main(int argc, char **argv)
     double rates[32], cpt[32], bs[32], sync_us[32];
     if (runs > 32)
         runs = 32;
+    if (overhead) {
+        double on[32], off[32], c1, b1;
+        for (int r = 0; r < runs; r++) {
+            metrics_off = r % 2 != 0; /* alternate which goes first */
+            double first = throughput_run(argv[1], argv[2], tasks, clients, window, &c1, &b1);
+            metrics_off = !metrics_off;
+            double second = throughput_run(argv[1], argv[2], tasks, clients, window, &c1, &b1);
+            on[r] = r % 2 ? second : first;
+            off[r] = r % 2 ? first : second;
+            printf("run %d: metrics on %.0f tasks/s, off %.0f tasks/s\n", r + 1, on[r], off[r]);
+            fflush(stdout);
+        }
+        qsort(on, (size_t)runs, sizeof(double), cmp_double);
+        qsort(off, (size_t)runs, sizeof(double), cmp_double);
+        double m_on = on[runs / 2], m_off = off[runs / 2];
+        printf("median: metrics on %.0f tasks/s, off %.0f tasks/s: metrics cost %.1f%% of the "
+               "throughput (%ld tasks per run, %d runs each)\n",
+               m_on, m_off, 100.0 * (m_off - m_on) / m_off, tasks, runs);
+        return 0;
+    }
     for (int r = 0; r < runs; r++) {
         sync_us[r] = fdatasync_us();
         rates[r] = throughput_run(argv[1], argv[2], tasks, clients, window, &cpt[r], &bs[r]);
