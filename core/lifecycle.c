@@ -300,16 +300,18 @@ static void turn_end(void *arg)
      * executor that takes the process down cannot swallow an acknowledgement. */
     if (lc->on_flush)
         lc->on_flush(lc->on_flush_arg);
-    unsigned handed = 0;
-    struct run *r = lc->to_hand;
-    lc->to_hand = NULL;
-    lc->to_hand_count = 0;
+    /* to_hand is newest first: reverse it so attempts start in dispatch order */
+    unsigned handed = lc->to_hand_count;
+    struct run *ordered = NULL, *r = lc->to_hand;
     while (r) {
         struct run *next = r->next;
-        workers_submit(lc->workers, r);
-        handed++;
+        r->next = ordered;
+        ordered = r;
         r = next;
     }
+    lc->to_hand = NULL;
+    lc->to_hand_count = 0;
+    workers_submit_list(lc->workers, ordered);
     if (handed) {
         lc->stats.batches++;
         lc->stats.batch_tasks += handed;

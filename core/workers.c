@@ -58,11 +58,15 @@ static void *worker_main(void *p)
 
         pthread_mutex_lock(&w->lock);
         w->running--;
+        bool was_empty = !w->done_head;
         r->next = w->done_head;
         w->done_head = r;
-        uint64_t one = 1;
-        ssize_t n = write(w->done_fd, &one, sizeof(one));
-        (void)n; /* the counter cannot overflow in practice; the loop drains it */
+        if (was_empty) {
+            /* The loop takes the whole list at once: wake it only for the first. */
+            uint64_t one = 1;
+            ssize_t n = write(w->done_fd, &one, sizeof(one));
+            (void)n; /* the counter cannot overflow in practice; the loop drains it */
+        }
     }
     w->threads--;
     pthread_mutex_unlock(&w->lock);
@@ -150,19 +154,37 @@ struct workers *workers_new(struct loop *loop, unsigned n, workers_done_fn done,
     return w;
 }
 
-void workers_submit(struct workers *w, struct run *r)
+void workers_submit_list(struct workers *w, struct run *list)
 {
-    r->handed_ms = loop_now_ms();
-    r->next = NULL;
+    if (!list)
+        return;
+    int64_t now = loop_now_ms();
+    unsigned n = 0;
+    struct run *last = list;
+    for (struct run *r = list; r; r = r->next) {
+        r->handed_ms = now;
+        last = r;
+        n++;
+    }
     pthread_mutex_lock(&w->lock);
     if (w->queue_tail)
-        w->queue_tail->next = r;
+        w->queue_tail->next = list;
     else
-        w->queue_head = r;
-    w->queue_tail = r;
-    w->queued++;
-    pthread_cond_signal(&w->wake);
+        w->queue_head = list;
+    w->queue_tail = last;
+    w->queued += n;
+    /* one wake-up per run that a thread can take now, not one per run */
+    if (n == 1)
+        pthread_cond_signal(&w->wake);
+    else
+        pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
+}
+
+void workers_submit(struct workers *w, struct run *r)
+{
+    r->next = NULL;
+    workers_submit_list(w, r);
 }
 
 void workers_abandon(struct workers *w, struct run *r)

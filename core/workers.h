@@ -42,6 +42,8 @@ struct workers *workers_new(struct loop *loop, unsigned n, workers_done_fn done,
 void workers_free(struct workers *w, int grace_ms);
 
 void workers_submit(struct workers *w, struct run *r);
+/* Hand over a list (linked through next), in order, under one lock. */
+void workers_submit_list(struct workers *w, struct run *list);
 /* The run's task moved on (timeout, cancel): cancel it, and let another thread take its
  * place so a stuck executor does not shrink the pool.  Its result still comes back. */
 void workers_abandon(struct workers *w, struct run *r);
