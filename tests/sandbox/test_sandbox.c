@@ -572,6 +572,27 @@ static void test_spawn_refusals(void **state)
     }
 }
 
+/* As root the task's host uid is nobody; the work dir's parent may still be private to
+ * root (a state dir): the sandbox must get there anyway, the task only into /work. */
+static void test_spawn_private_parent(void **state)
+{
+    struct spawn_env *env = *state;
+    struct sandbox_result r;
+    char parent[] = "/tmp/tel-private-XXXXXX";
+    const char *argv[] = {"/bin/sh", "-c", "echo x > /work/f && cat /work/f", NULL};
+    struct sandbox_spawn_args a = {.argv = argv, .cancel_fd = -1, .workdir_parent = parent};
+    NEED_SANDBOX(env);
+    if (geteuid() != 0)
+        skip();
+    assert_non_null(mkdtemp(parent)); /* 0700, root's */
+    assert_int_equal(sandbox_spawn(env->sb, &env->p, &a, &r), 0);
+    assert_int_equal(r.death, TEL_DEATH_EXIT);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "x\n");
+    sandbox_result_free(&r);
+    assert_int_equal(rmdir(parent), 0); /* the work dir inside is gone */
+}
+
 static int count_fds(void)
 {
     int n = 0;
@@ -697,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_spawn_exec_failure),
         cmocka_unit_test(test_spawn_keep_workdir),
         cmocka_unit_test(test_spawn_refusals),
+        cmocka_unit_test(test_spawn_private_parent),
         cmocka_unit_test(test_spawn_concurrent),
         cmocka_unit_test(test_spawn_with_cgroup_dir),
     };
