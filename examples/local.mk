@@ -10,3 +10,4 @@ clean-local: clean-demo
 clean-demo:
 	rm -rf $(top_builddir)/_demo
 .PHONY: clean-demo
+EXTRA_DIST += examples/grafana/tel-dashboard.json examples/grafana/README.md

@@ -1,7 +1,8 @@
 # Integration tests: shell scripts that drive real teld processes.
 INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbols.sh \
 	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py \
-	tests/integration/exec_tasks.py tests/integration/metrics.py
+	tests/integration/exec_tasks.py tests/integration/metrics.py \
+	tests/integration/grafana_dashboard.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py
 
