@@ -310,7 +310,7 @@ static struct task *fenced(struct lifecycle *lc, const char *id, uint32_t attemp
     /* kept on the task's history as a `late` event, never applied */
     uint8_t bin[16];
     if (err->code == RPC_CONFLICT && util_uuid_parse(id, bin) == 0 && op_begin(lc) == 0) {
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:i}", "kind", "late", "task_id", id, "what",
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "kind", "late", "task_id", id, "what",
                                what, "attempt", (json_int_t)attempt);
         char ts[32];
         util_format_time(lc_now(), ts);
@@ -461,7 +461,7 @@ json_t *lc_status(struct lifecycle *lc)
     struct store_usage u = { 0 };
     store_usage(lc->store, &u);
     return json_pack(
-        "{s:o, s:{s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+        "{s:o, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
         "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "active", states, "workers", "size", (json_int_t)(lc->workers ? workers_size(lc->workers) : 0),
         "busy", (json_int_t)(lc->workers ? workers_busy(lc->workers) : 0), "counters",

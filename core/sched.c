@@ -298,7 +298,7 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
     metric_observe(sched_queue(lc, t->type)->m.queue_wait, (double)(now - t->queued_ms) / 1000.0);
     t->attempt++;
     t->started_ms = t->heartbeat_ms = now;
-    json_t *a = json_pack("{s:i, s:s}", "n", (json_int_t)t->attempt, "executor", te->plugin->name);
+    json_t *a = json_pack("{s:I, s:s}", "n", (json_int_t)t->attempt, "executor", te->plugin->name);
     task_set_time(a, "started_at", now);
     json_array_append_new(json_object_get(t->rec, "attempts"), a);
     task_set_state(t, TASK_RUNNING, now);
@@ -520,7 +520,7 @@ static void record_late(struct lifecycle *lc, struct run *r)
               log_fmt("%u", r->attempt.number));
     if (store_op_begin(lc->store) < 0)
         return;
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind", "late", "task_id", r->task_id,
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:s}", "kind", "late", "task_id", r->task_id,
                            "what", "result", "attempt", (json_int_t)r->attempt.number, "result",
                            r->result == TEL_RUN_OK ? "ok" : r->result == TEL_RUN_DEFERRED ? "deferred"
                                                                                           : "failed");
