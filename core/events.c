@@ -2,6 +2,7 @@
 #include "events.h"
 #include "log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@ struct subscriber {
     struct conn *conn;        /* a reference */
     uint64_t next_seq;        /* the next event it gets */
     int64_t stalled_ms;       /* monotonic: since when it could not take more; 0 = not */
+    bool dropped;             /* its connection closed: reaped by the next pump_all */
     struct subscriber *next;
 };
 
@@ -43,9 +45,11 @@ static int send_event(void *arg, uint64_t seq, struct store_val v)
         if (buf) {
             int n = snprintf(buf, need, "{\"seq\":%llu,", (unsigned long long)seq);
             memcpy(buf + n, json + 1, v.len - 1);
-            server_notify_raw(p->sub->conn, "event", buf, (size_t)n + v.len - 1);
+            int rc = server_notify_raw(p->sub->conn, "event", buf, (size_t)n + v.len - 1);
             if (buf != stack)
                 free(buf);
+            if (rc < 0)
+                return 1; /* closed under us (over the output limit): stop */
         }
     }
     p->sub->next_seq = seq + 1;
@@ -68,7 +72,7 @@ static void overflow(struct events *ev, struct subscriber *s)
  * for (closed or overflowed). */
 static bool pump(struct events *ev, struct subscriber *s, int64_t now)
 {
-    if (conn_closed(s->conn))
+    if (s->dropped || conn_closed(s->conn))
         return false;
     while (s->next_seq <= ev->committed) {
         if (conn_pending_output(s->conn) >= EVENTS_SOFT_BYTES) {
@@ -85,6 +89,10 @@ static bool pump(struct events *ev, struct subscriber *s, int64_t now)
         s->stalled_ms = 0;
         struct pump_ctx p = { .sub = s };
         int n = store_events_since(ev->store, s->next_seq - 1, PUMP_CHUNK, send_event, &p);
+        if (s->dropped || conn_closed(s->conn)) {
+            store_read_end(ev->store);
+            return false;
+        }
         if (n <= 0) {
             /* pruned away or gone: skip to what exists */
             s->next_seq = ev->committed + 1;
@@ -163,7 +171,7 @@ void events_subscribe(struct events *ev, struct conn *c, json_t *id, bool has_si
                       uint64_t since)
 {
     for (struct subscriber *s = ev->subs; s; s = s->next)
-        if (s->conn == c) {
+        if (s->conn == c && !s->dropped) {
             server_error(c, id, RPC_CONFLICT, "this connection is already subscribed", NULL);
             return;
         }
@@ -186,18 +194,15 @@ void events_subscribe(struct events *ev, struct conn *c, json_t *id, bool has_si
         pump_all(ev);
 }
 
+/* Called from the server's close callback, which can run inside a pump (a notification
+ * over the output limit closes the connection): mark it, and let pump_all unlink it. */
 void events_drop(struct events *ev, struct conn *c)
 {
-    for (struct subscriber **pp = &ev->subs; *pp; pp = &(*pp)->next) {
-        if ((*pp)->conn == c) {
-            struct subscriber *s = *pp;
-            *pp = s->next;
-            conn_unref(s->conn);
-            free(s);
-            ev->count--;
-            return;
-        }
-    }
+    for (struct subscriber *s = ev->subs; s; s = s->next)
+        if (s->conn == c)
+            s->dropped = true;
+    if (!loop_timer_armed(&ev->retry))
+        loop_timer_arm(ev->loop, &ev->retry, loop_now_ms()); /* reap it soon */
 }
 
 unsigned events_subscribers(const struct events *ev) { return ev->count; }

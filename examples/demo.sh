@@ -25,6 +25,24 @@ until grep -q 'msg="teld started"' teld.log 2>/dev/null; do
 done
 cat teld.log
 
+export TEL_SOCKET="$D/teld-state/teld.sock"
+say "telctl types"
+"$B/core/telctl" types
+
+say "telctl submit echo --input '{\"hello\": \"world\"}' --wait      (in-process)"
+"$B/core/telctl" submit echo --input '{"hello": "world"}' --wait
+
+say "telctl submit greet --input '{\"name\": \"tel\"}' --wait        (a program in the sandbox)"
+if "$B/core/telctl" submit greet --input '{"name": "tel"}' --wait; then :; else
+    echo "(the sandbox is not available here: see 'telctl status')"
+fi
+
+say "telctl ls"
+"$B/core/telctl" ls
+
+say "telctl status"
+"$B/core/telctl" status
+
 say "SIGHUP reloads the configuration"
 kill -HUP $pid
 sleep 0.5
