@@ -5,7 +5,7 @@ set -e
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libjansson-dev libconfig-dev liblmdb-dev lmdb-utils libseccomp-dev libcap-dev
-  libpcre2-dev libcurl4-openssl-dev
+  libpcre2-dev libidn2-dev libcurl4-openssl-dev
   libcmocka-dev clang libclang-rt-14-dev valgrind binutils groff-base man-db
   python3 procps util-linux iproute2 bubblewrap prometheus
 "

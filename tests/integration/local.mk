@@ -2,7 +2,7 @@
 INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbols.sh \
 	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py \
 	tests/integration/exec_tasks.py tests/integration/metrics.py \
-	tests/integration/grafana_dashboard.py
+	tests/integration/grafana_dashboard.py tests/integration/validation.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py
 
