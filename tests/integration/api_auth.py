@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from apitest_util import AsUser  # noqa: E402
+from apitest_util import AsUser, track  # noqa: E402
 from telrpc import Checks, Teld, testexec_path  # noqa: E402
 
 FORBIDDEN = -32003
@@ -57,7 +57,7 @@ roles = {
        VIEW_GROUP) + TYPES
 
 
-teld = Teld(tmp, roles_config("viewer"), daemon='socket = "api.sock"; socket_mode = "0666";')
+teld = track(Teld(tmp, roles_config("viewer"), daemon='socket = "api.sock"; socket_mode = "0666";'))
 teld.socket = os.path.join(tmp, "api.sock")
 teld.start()
 root = teld.client()

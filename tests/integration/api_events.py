@@ -18,7 +18,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from apitest_util import raise_nofile, raw_connect, read_line, request_line, rss_kb  # noqa: E402
+from apitest_util import (raise_nofile, raw_connect, read_line, request_line,  # noqa: E402
+                          rss_kb, track)
 from telrpc import Checks, Teld, testexec_path  # noqa: E402
 
 checks = Checks()
@@ -31,7 +32,7 @@ task_types = (
     retry = { max_attempts = 3; initial_interval_s = 0.05; multiplier = 1.0; jitter = 0.0; }; }
 );
 """ % testexec_path()
-teld = Teld(tmp, config, daemon="workers = 4;").start()
+teld = track(Teld(tmp, config, daemon="workers = 4;")).start()
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 

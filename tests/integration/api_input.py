@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from apitest_util import (AsUser, raise_nofile, raw_connect, read_line,  # noqa: E402
-                          request_line, rss_kb, wait_closed)
+                          request_line, rss_kb, track, wait_closed)
 from telrpc import Checks, RpcError, Teld, testexec_path  # noqa: E402
 
 PARSE, INVALID_REQ, NO_METHOD, INVALID_PARAMS = -32700, -32600, -32601, -32602
@@ -46,8 +46,8 @@ task_types = (
 """ % testexec_path()
 
 ROOT = os.geteuid() == 0
-teld = Teld(tmp, TYPES, daemon='socket = "api.sock"; socket_mode = "0660"; %s'
-            'api = { max_output_kb = 256; };' % ('socket_group = "62010"; ' if ROOT else ""))
+teld = track(Teld(tmp, TYPES, daemon='socket = "api.sock"; socket_mode = "0660"; %s'
+            'api = { max_output_kb = 256; };' % ('socket_group = "62010"; ' if ROOT else "")))
 teld.socket = os.path.join(tmp, "api.sock")
 teld.start()
 main = teld.client()
@@ -496,8 +496,8 @@ checks.check("and removes its socket file", not os.path.exists(teld.socket))
 
 # ---- the limits of the config ----
 tmp2 = tempfile.mkdtemp(prefix="tel-api-limits-")
-lim = Teld(tmp2, TYPES, daemon="api = { max_request_kb = 4; max_connections = 5; "
-           "idle_timeout_s = 0.5; };").start()
+lim = track(Teld(tmp2, TYPES, daemon="api = { max_request_kb = 4; max_connections = 5; "
+                 "idle_timeout_s = 0.5; };")).start()
 
 
 def lim_exchange(data, timeout=5.0):

@@ -2,6 +2,7 @@
 
 Standard library only; every wait is bounded.
 """
+import atexit
 import json
 import os
 import resource
@@ -185,3 +186,24 @@ class AsUser:
             time.sleep(0.05)
         os.kill(self.pid, 9)
         os.waitpid(self.pid, 0)
+
+
+_started = []
+
+
+def track(teld):
+    """Kill `teld` at exit if the test ends (passing, failing or raising) with it running, so
+    that a broken test leaves no process behind."""
+    _started.append(teld)
+    return teld
+
+
+def _kill_leftovers():
+    for t in _started:
+        proc = getattr(t, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+atexit.register(_kill_leftovers)
