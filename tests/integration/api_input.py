@@ -367,6 +367,21 @@ c2 = teld.client()
 r3 = c2.call("task.submit", {"type": "work", "input": {"k": 1}, "idempotency_key": "idem-1"})
 c2.close()
 checks.check("... from another connection too", r3["id"] == r1["id"] and r3["duplicate"], str(r3))
+s = raw_connect(teld.socket)
+s.sendall(request_line("task.submit", {"type": "work", "input": {"k": 3}, "idempotency_key": "idem-2"}, 1) +
+          request_line("task.submit", {"type": "work", "input": {"k": 3}, "idempotency_key": "idem-2"}, 2) +
+          request_line("task.submit", {"type": "work", "input": {"k": 4}, "idempotency_key": "idem-2"}, 3))
+got, buf = [], b""
+while len(got) < 3:
+    line, buf = read_line(s, buf, 10)
+    if line is None:
+        break
+    got.append(json.loads(line))
+s.close()
+checks.check("the same key pipelined in one write: one task, then a duplicate, then -32002",
+             len(got) == 3 and got[0]["result"]["duplicate"] is False and
+             got[1]["result"] == dict(got[0]["result"], duplicate=True, state=got[1]["result"]["state"])
+             and got[2]["error"]["code"] == CONFLICT, str(got)[:500])
 n_before = len(all_tasks())
 try:
     main.call("task.submit", {"type": "work", "input": {"k": 2}, "idempotency_key": "idem-1"})
