@@ -315,22 +315,34 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* The same method answered before it reaches the store (a malformed id: -32602, same
+     * request size): what framing, dispatch and the reply cost without task.get's work. */
+    char bad[256];
+    snprintf(bad, sizeof(bad),
+             "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"task.get\",\"params\":{\"id\":\"%.35sx\"}}\n",
+             "not-a-task-id-----------------------------------");
     long per = n / rounds;
     double *t = malloc(sizeof(double) * (size_t)(per * rounds));
     double *e = malloc(sizeof(double) * (size_t)(per * rounds));
-    if (!t || !e)
+    double *b = malloc(sizeof(double) * (size_t)(per * rounds));
+    if (!t || !e || !b)
         die("malloc");
-    /* warm both up, then alternate */
+    /* warm all up, then alternate */
     round_trips(tfd, get, t, per < 1000 ? per : 1000, buf, sizeof(buf));
+    round_trips(tfd, bad, b, per < 1000 ? per : 1000, buf, sizeof(buf));
+    size_t bad_reply = strlen(buf) + 1;
     round_trips(efd, get, e, per < 1000 ? per : 1000, buf, sizeof(buf));
     for (int r = 0; r < rounds; r++) {
         round_trips(tfd, get, t + r * per, per, buf, sizeof(buf));
         round_trips(efd, get, e + r * per, per, buf, sizeof(buf));
+        round_trips(tfd, bad, b + r * per, per, buf, sizeof(buf));
     }
     long total = per * rounds;
     qsort(t, (size_t)total, sizeof(double), cmp_double);
     qsort(e, (size_t)total, sizeof(double), cmp_double);
+    qsort(b, (size_t)total, sizeof(double), cmp_double);
     double tm = t[total / 2], tp = t[total * 99 / 100], em = e[total / 2], ep = e[total * 99 / 100];
+    double bm = b[total / 2], bp = b[total * 99 / 100];
     printf("task.get round trip, one connection, %ld calls in %d alternating rounds:\n", total,
            rounds);
     printf("  teld:        median %7.1f us   p99 %7.1f us   (request %zu B, reply %zu B)\n", tm,
@@ -339,9 +351,13 @@ int main(int argc, char **argv)
            ep);
     printf("  ratio teld/echo: median %.2fx, p99 %.2fx   (target: median <= 1.5x)\n", tm / em,
            tp / ep);
+    printf("  for reference, teld answering task.get without reaching the store (malformed id, "
+           "-32602, reply %zu B): median %.1f us, p99 %.1f us, %.2fx the echo\n", bad_reply, bm,
+           bp, bm / em);
     fflush(stdout);
     free(t);
     free(e);
+    free(b);
     close(efd);
     stop(epid);
 
