@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""events.subscribe with a small daemon.api.max_output_kb (any value below 256, the events'
-soft limit EVENTS_SOFT_BYTES; the config accepts 4 and up).
+"""An events subscriber whose connection goes over daemon.api.max_output_kb: with a small
+max_output_kb (any value below 256, the events' soft limit EVENTS_SOFT_BYTES; the config
+accepts 4 and up), and with the default one.
 
 *** DAEMON BUG: this test fails against the daemon as of d2236eb. ***
 With max_output_kb = 64, a subscriber that replays more than 64 KiB of stored events
@@ -12,6 +13,12 @@ then pump_all frees it again).  teld dies with SIGSEGV (seen in send_event ->
 conn_pending_output), and the subscriber gets neither its reply nor an events.overflow.
 The same abort happens for a live subscriber that stalls (server_notify of events.overflow
 is itself over the limit), then overflow() calls conn_close(s->conn) on the freed subscriber.
+
+The default config is affected too: a subscriber whose connection is over max_output_kb
+(4096) because of its own unread replies (pipelined task.list calls with big results) makes
+overflow() hit the same path 5 s later: server_notify(events.overflow) aborts the connection,
+events_drop frees the subscriber, overflow() calls conn_close(s->conn) on it and pump_all()
+unrefs and frees it again.  Any caller with a read role (viewer) can take teld down this way.
 
 Expected (what this test asserts): the subscriber gets its reply and every event (it reads
 promptly), or at worst an events.overflow with resume_since; teld stays up.  The events'
@@ -111,6 +118,44 @@ stall.close()
 if teld.proc.poll() is None:
     c.close()
     checks.check("teld stops cleanly (exit 0)", teld.stop() == 0)
+# The same with the default config (max_output_kb = 4096), for any caller with a read role:
+# a subscriber that also pipelines requests with big replies and reads nothing.  Its replies
+# put it over max_output_bytes; 5 s later overflow() sends events.overflow, which
+# server_notify refuses by aborting the connection (freeing the subscriber), and overflow()
+# and pump_all() go on with the freed subscriber.
+tmp2 = tempfile.mkdtemp(prefix="tel-api-evlimit-")
+dflt = track(Teld(tmp2, config)).start()
+c = dflt.client()
+c.sock.sendall(b"".join(request_line("task.submit", {"type": "work", "input": {"i": i},
+                                                     "labels": {"pad": "x" * 8000}}, i + 1)
+                        for i in range(N)))
+for i in range(N):
+    c.wait_reply(i + 1)
+hog = raw_connect(dflt.socket, 10)
+hog.sendall(request_line("events.subscribe", None, 0) +
+            b"".join(request_line("task.list", {"limit": 1000}, i) for i in range(1, 4)))
+died_at = None
+for k in range(16):  # new events every 0.5 s for 8 s: the pump looks at the stalled one
+    try:
+        c.call("task.submit", {"type": "work", "input": {"k": k}})
+    except (ConnectionError, OSError):
+        died_at = k * 0.5
+        break
+    time.sleep(0.5)
+time.sleep(0.3)
+checks.check("DAEMON BUG (default config): a subscriber that pipelines task.list (8 MB replies) "
+             "and never reads does not take teld down (it died %s s in)" % died_at,
+             dflt.proc.poll() is None, "exit status %s" % dflt.proc.poll())
+hog.close()
+if dflt.proc.poll() is None:
+    c.close()
+    checks.check("teld stops cleanly (exit 0)", dflt.stop() == 0)
+else:
+    with open(dflt.log) as f:
+        for line in f.read().splitlines()[-2:]:
+            print("# teld.log: " + line)
+shutil.rmtree(tmp2, ignore_errors=True)
+
 if checks.failed:  # the bug is known: show the log's end instead of leaving the directory
     with open(teld.log) as f:
         for line in f.read().splitlines()[-4:]:

@@ -5,9 +5,11 @@ INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbo
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py \
 	tests/integration/apitest_util.py
-# DAEMON BUG (reported, not fixed here): with daemon.api.max_output_kb below 256 a subscriber
-# over the output limit is freed under the events pump and teld dies with SIGSEGV.  Expected to
-# fail until events.c is fixed; then it XPASSes (an error): remove it from XFAIL_TESTS.
+# DAEMON BUG (reported, not fixed here): an events subscriber whose connection goes over
+# max_output_kb is freed under the events pump / overflow() and teld dies with SIGSEGV — with
+# max_output_kb below 256, and with the default config when the subscriber's own unread replies
+# fill its buffer.  Expected to fail until events.c is fixed; then it XPASSes (an error):
+# remove it from XFAIL_TESTS.
 TESTS += tests/integration/api_events_output_limit.py
 XFAIL_TESTS += tests/integration/api_events_output_limit.py
 EXTRA_DIST += tests/integration/api_events_output_limit.py
