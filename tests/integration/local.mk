@@ -13,3 +13,8 @@ EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/te
 TESTS += tests/integration/api_events_output_limit.py
 XFAIL_TESTS += tests/integration/api_events_output_limit.py
 EXTRA_DIST += tests/integration/api_events_output_limit.py
+# DAEMON BUG (reported, not fixed here): an events subscription outlives a reload that removes
+# its caller's role (roles are rechecked only on requests).  XFAIL until fixed.
+TESTS += tests/integration/api_auth_revoked_subscriber.py
+XFAIL_TESTS += tests/integration/api_auth_revoked_subscriber.py
+EXTRA_DIST += tests/integration/api_auth_revoked_subscriber.py
