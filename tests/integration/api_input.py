@@ -171,6 +171,10 @@ envelopes = [
     (b'{"jsonrpc":"2.0","id":3,"method":"server.status","params":"x"}', INVALID_REQ,
      '"params" must be an object or an array', 3),
     (b'{"jsonrpc":"2.0","id":3,"id":4,"method":"server.status"}', PARSE, "duplicate", None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"task.submit","params":{"type":"work","input":' +
+     b"[" * 100000 + b"]" * 100000 + b"}}", PARSE, "maximum parsing depth", None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"task.submit","params":{"type":"work","input":1,'
+     b'"idempotency_key":"k\\u0000a"}}', PARSE, "\\u0000 is not allowed", None),
 ]
 for line, code, text, id in envelopes:
     expect_error("envelope %s" % line.decode()[:60], raw_exchange(line + b"\n"), code, text, id)
