@@ -673,6 +673,8 @@ int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struc
                          on_close, a, &a->server, err, err_size);
     if (rc == 0 && !(a->events = events_new(loop, store, a->server, lc)))
         rc = -ENOMEM;
+    if (rc == 0)
+        events_set_output_limit(a->events, lim.max_output_bytes);
     if (rc < 0) {
         if (rc == -ENOMEM)
             snprintf(err, err_size, "out of memory");
@@ -681,6 +683,12 @@ int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struc
     }
     *out = a;
     return 0;
+}
+
+static bool may_still_read(void *arg, struct conn *c)
+{
+    struct api *a = arg;
+    return auth_roles(a->gen->cfg, conn_peer(c), a->daemon_uid) & AUTH_READ;
 }
 
 void api_set_runtime(struct api *a, struct runtime *gen)
@@ -692,7 +700,10 @@ void api_set_runtime(struct api *a, struct runtime *gen)
     a->gen_number++;
     struct server_limits lim = limits_of(gen->cfg);
     server_set_limits(a->server, &lim);
+    events_set_output_limit(a->events, lim.max_output_bytes);
     runtime_unref(old);
+    /* roles may have changed: subscriptions are long-lived, check them now */
+    events_recheck(a->events, may_still_read, a);
 }
 
 void api_flush(struct api *a)

@@ -24,12 +24,14 @@ struct events {
     struct subscriber *subs;
     unsigned count;
     uint64_t committed;       /* the last committed seq */
+    size_t budget;            /* unsent bytes a subscriber may have before we wait */
     struct loop_timer retry;  /* to pump subscribers that were full */
 };
 
 struct pump_ctx {
     struct subscriber *sub;
     unsigned sent;
+    size_t budget;
 };
 
 /* The stored event is a JSON object: splice "seq" in front of its members instead of
@@ -54,7 +56,7 @@ static int send_event(void *arg, uint64_t seq, struct store_val v)
     }
     p->sub->next_seq = seq + 1;
     p->sent++;
-    return conn_pending_output(p->sub->conn) >= EVENTS_SOFT_BYTES;
+    return conn_pending_output(p->sub->conn) >= p->budget;
 }
 
 static void overflow(struct events *ev, struct subscriber *s)
@@ -75,7 +77,7 @@ static bool pump(struct events *ev, struct subscriber *s, int64_t now)
     if (s->dropped || conn_closed(s->conn))
         return false;
     while (s->next_seq <= ev->committed) {
-        if (conn_pending_output(s->conn) >= EVENTS_SOFT_BYTES) {
+        if (conn_pending_output(s->conn) >= ev->budget) {
             if (!s->stalled_ms)
                 s->stalled_ms = now;
             if (now - s->stalled_ms >= EVENTS_STALL_MS) {
@@ -87,7 +89,7 @@ static bool pump(struct events *ev, struct subscriber *s, int64_t now)
             return true;
         }
         s->stalled_ms = 0;
-        struct pump_ctx p = { .sub = s };
+        struct pump_ctx p = { .sub = s, .budget = ev->budget };
         int n = store_events_since(ev->store, s->next_seq - 1, PUMP_CHUNK, send_event, &p);
         if (s->dropped || conn_closed(s->conn)) {
             store_read_end(ev->store);
@@ -141,6 +143,7 @@ struct events *events_new(struct loop *loop, struct store *store, struct server 
     ev->store = store;
     ev->server = server;
     ev->committed = store_last_seq(store);
+    ev->budget = EVENTS_SOFT_BYTES;
     loop_timer_init(&ev->retry, on_retry, ev);
     lc_on_commit(lc, on_commit, ev);
     return ev;
@@ -206,3 +209,28 @@ void events_drop(struct events *ev, struct conn *c)
 }
 
 unsigned events_subscribers(const struct events *ev) { return ev->count; }
+
+void events_set_output_limit(struct events *ev, size_t max_output_bytes)
+{
+    /* room for the final events.overflow notice under the server's hard limit */
+    size_t half = max_output_bytes / 2;
+    ev->budget = half < EVENTS_SOFT_BYTES ? half : EVENTS_SOFT_BYTES;
+    if (ev->budget < 1024)
+        ev->budget = 1024;
+}
+
+void events_recheck(struct events *ev, events_allowed_fn allowed, void *arg)
+{
+    for (struct subscriber *s = ev->subs; s; s = s->next) {
+        if (s->dropped || allowed(arg, s->conn))
+            continue;
+        server_notify(s->conn, "events.revoked",
+                      json_pack("{s:I, s:s}", "resume_since", (json_int_t)(s->next_seq - 1),
+                                "message", "your role no longer allows reading events "
+                                           "(the configuration was reloaded)"));
+        conn_close(s->conn, false);
+        s->dropped = true;
+    }
+    if (!loop_timer_armed(&ev->retry))
+        loop_timer_arm(ev->loop, &ev->retry, loop_now_ms());
+}

@@ -14,7 +14,7 @@
 #include "server.h"
 #include "store.h"
 
-#define EVENTS_SOFT_BYTES (256 * 1024)
+#define EVENTS_SOFT_BYTES (256 * 1024) /* at most; see events_set_output_limit */
 #define EVENTS_STALL_MS 5000
 
 struct events;
@@ -28,6 +28,14 @@ void events_subscribe(struct events *ev, struct conn *c, json_t *id, bool has_si
                       uint64_t since);
 /* The connection closed. */
 void events_drop(struct events *ev, struct conn *c);
+/* The output limit of connections (api.max_output_kb): the events' own budget stays
+ * under half of it, so it is the events that tell a slow subscriber where to resume, not
+ * the server that cuts it off. */
+void events_set_output_limit(struct events *ev, size_t max_output_bytes);
+/* After a reload: end the subscriptions whose caller may no longer read (a last
+ * notification says why). */
+typedef bool (*events_allowed_fn)(void *arg, struct conn *c);
+void events_recheck(struct events *ev, events_allowed_fn allowed, void *arg);
 unsigned events_subscribers(const struct events *ev);
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An event subscription must not outlive its caller's role.
 
-*** DAEMON BUG: this test fails against the daemon as of d2236eb. ***
+A regression test: this failed against the daemon as of d2236eb (fixed since).
 Roles are recomputed at a connection's next request after a reload (api.c on_request), but an
 events.subscribe stream is not a request: a viewer that subscribed keeps receiving every
 event (task ids, types, states, error codes and messages, cancel reasons) after a reload
@@ -87,9 +87,9 @@ events = [m["params"] for m in msgs if m.get("method") == "event"]
 checks.check("the viewer subscribed and got the events of the task before the reload",
              status == 0 and any(e["task_id"] == before for e in events), str(msgs)[:300])
 leaked = [e for e in events if e["task_id"] == after]
-checks.check("DAEMON BUG: after the reload removed its role, the subscriber gets no more events "
+checks.check("after the reload removed its role, the subscriber gets no more events "
              "(it got %d about a task submitted after)" % len(leaked), not leaked, str(leaked)[:300])
 c.close()
 checks.check("teld stops cleanly (exit 0)", teld.stop() == 0)
-shutil.rmtree(tmp, ignore_errors=True)  # a known bug: nothing to inspect but the output above
+shutil.rmtree(tmp, ignore_errors=True)
 checks.finish()

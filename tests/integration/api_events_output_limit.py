@@ -3,7 +3,7 @@
 max_output_kb (any value below 256, the events' soft limit EVENTS_SOFT_BYTES; the config
 accepts 4 and up), and with the default one.
 
-*** DAEMON BUG: this test fails against the daemon as of d2236eb. ***
+A regression test: this failed against the daemon as of d2236eb (fixed since).
 With max_output_kb = 64, a subscriber that replays more than 64 KiB of stored events
 (events.subscribe {since: 0}) is cut off inside the pump: server_notify_raw finds the
 connection over max_output_bytes and aborts it (conn_close(c, true) -> conn_teardown ->
@@ -78,15 +78,15 @@ while time.monotonic() < deadline:
 s.close()
 events = [m for m in msgs if m.get("method") == "event"]
 over = [m for m in msgs if m.get("method") == "events.overflow"]
-checks.check("DAEMON BUG: the replaying subscriber gets its events.subscribe reply",
+checks.check("the replaying subscriber gets its events.subscribe reply",
              any(m.get("id") == 1 and "result" in m for m in msgs),
              "%d messages, closed=%s" % (len(msgs), closed))
-checks.check("DAEMON BUG: ... and every event up to %d, or an events.overflow saying where "
+checks.check("... and every event up to %d, or an events.overflow saying where "
              "to resume" % last,
              (events and events[-1]["params"]["seq"] == last) or len(over) == 1,
              "%d events, overflow %s" % (len(events), over))
 time.sleep(0.3)
-checks.check("DAEMON BUG: teld is still running (it died with SIGSEGV: use after free in "
+checks.check("teld is still running (it died with SIGSEGV: use after free in "
              "events.c)", teld.proc.poll() is None, "exit status %s" % teld.proc.poll())
 c.close()
 
@@ -111,7 +111,7 @@ for k in range(20):
         break
     time.sleep(0.3)
 time.sleep(0.3)
-checks.check("DAEMON BUG: a live subscriber that stops reading does not take teld down "
+checks.check("a live subscriber that stops reading does not take teld down "
              "(it died after %s batches of 200 submits)" % died_after,
              teld.proc.poll() is None, "exit status %s" % teld.proc.poll())
 stall.close()
@@ -143,7 +143,7 @@ for k in range(16):  # new events every 0.5 s for 8 s: the pump looks at the sta
         break
     time.sleep(0.5)
 time.sleep(0.3)
-checks.check("DAEMON BUG (default config): a subscriber that pipelines task.list (8 MB replies) "
+checks.check("(default config) a subscriber that pipelines task.list (8 MB replies) "
              "and never reads does not take teld down (it died %s s in)" % died_at,
              dflt.proc.poll() is None, "exit status %s" % dflt.proc.poll())
 hog.close()
