@@ -428,6 +428,8 @@ void sched_dispatch(struct lifecycle *lc)
 {
     if (!lc->rate_timer.fn)
         loop_timer_init(&lc->rate_timer, on_rate_timer, lc);
+    if (lc->pending_count == 0)
+        return; /* the common idle turn: no need to ask the pool (its lock) */
     unsigned idle = dispatch_budget(lc);
     while (idle > 0) {
         struct type_queue *best = NULL;
