@@ -3,3 +3,6 @@ INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbo
 	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py
+# telctl against a real teld.
+TESTS += tests/integration/telctl.sh
+EXTRA_DIST += tests/integration/telctl.sh
