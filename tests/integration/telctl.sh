@@ -182,6 +182,29 @@ else
     ok "# SKIP script(1) is missing: no terminal output checks"
 fi
 
+# ---- bash completion (against this teld) ----
+# complete_words WORD...: what the completion offers for the last word, sorted, on one line
+complete_words() {
+    (
+        . "$top_srcdir/etc/bash-completion/telctl"
+        COMP_WORDS=("$@")
+        COMP_CWORD=$(($# - 1))
+        PATH="$top_builddir/core:$PATH"
+        COMPREPLY=()
+        _telctl
+        [ ${#COMPREPLY[@]} -eq 0 ] || printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' '
+    )
+}
+is "completion: commands" "$(complete_words telctl su)" "submit "
+is "completion: manual's subcommands" "$(complete_words telctl manual c)" "claim complete "
+is "completion: a command's options" "$(complete_words telctl fail ID --f)" "--fatal "
+is "completion: states" "$(complete_words telctl ls --state f)" "failed "
+is "completion: task types from teld" "$(complete_words telctl submit '')" "bulk work "
+is "completion: task ids from teld" "$(complete_words telctl get "${ID:0:30}")" "$ID "
+is "completion: the socket given with -s is the one asked" \
+    "$(TEL_SOCKET=/nonexistent complete_words telctl -s "$T/state/teld.sock" ls --type w)" "work "
+is "completion: nothing after the one positional argument" "$(complete_words telctl get "$ID" '')" ""
+
 # ---- watch: every event exactly once across a daemon restart ----
 SINCE=$("$TELCTL" status | field 'd["store"]["last_seq"]')
 "$TELCTL" watch --since "$SINCE" >"$T/watch.out" 2>"$T/watch.err" &
