@@ -116,7 +116,7 @@ const struct cmd_spec *cmd_find(int argc, char **argv, int *used)
                 *used = 2;
                 return c;
             }
-        } else if (strcmp(c->name, argv[0]) == 0) {
+        } else if (strncmp(c->name, "manual ", 7) != 0 && strcmp(c->name, argv[0]) == 0) {
             *used = 1;
             return c;
         }
@@ -270,7 +270,7 @@ int json_arg_parse(const char *what, const char *text, json_t **out, char *err,
         size_t pos = jerr.position > 0 ? (size_t)jerr.position - 1 : 0;
         char caret[400];
         point_at(text, len, pos, caret, sizeof(caret));
-        rc = usage_err(err, err_size, "%s%s%s: invalid JSON at line %d, column %d (byte %zu): %s%s",
+        rc = usage_err(err, err_size, "%s%s%s: invalid JSON at line %d, column %d (byte offset %zu): %s%s",
                        what, source ? " " : "", source ? source : "", jerr.line,
                        jerr.column > 0 ? jerr.column : 1, pos, jerr.text, caret);
     }

@@ -30,3 +30,15 @@ tests_unit_test_server_limits_LDADD = $(UNIT_LDADD)
 tests_unit_test_server_socket_SOURCES = tests/unit/test_server_socket.c $(SERVER_HARNESS)
 tests_unit_test_server_socket_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_server_socket_LDADD = $(UNIT_LDADD)
+# telctl's argument parsing and tables, and the client library against a scripted peer.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_telctl tests/unit/test_client
+TESTS += tests/unit/test_telctl tests/unit/test_client
+endif
+tests_unit_test_telctl_SOURCES = tests/unit/test_telctl.c tests/unit/testutil.h \
+	core/telctl_args.c core/telctl_output.c
+tests_unit_test_telctl_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_telctl_LDADD = $(UNIT_LDADD)
+tests_unit_test_client_SOURCES = tests/unit/test_client.c tests/unit/testutil.h
+tests_unit_test_client_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_client_LDADD = $(UNIT_LDADD)
