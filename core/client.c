@@ -210,6 +210,8 @@ static int parse_line(char *line, size_t len, struct client_msg *msg)
  * a negative errno. */
 static int take_line(struct client *c, struct client_msg *msg)
 {
+    if (c->scanned == c->len) /* nothing new (and maybe no buffer yet) */
+        return c->len - c->start > c->max_line ? -EMSGSIZE : 0;
     char *nl = memchr(c->buf + c->scanned, '\n', c->len - c->scanned);
     if (!nl) {
         c->scanned = c->len;
