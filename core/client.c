@@ -313,6 +313,7 @@ static void dequeue_at(struct client *c, size_t i, struct client_msg *msg)
 
 int client_next(struct client *c, int timeout_ms, struct client_msg *msg)
 {
+    *msg = (struct client_msg){ .id = -1 };
     if (c->q_len > 0) {
         dequeue_at(c, 0, msg);
         return 0;
@@ -322,6 +323,7 @@ int client_next(struct client *c, int timeout_ms, struct client_msg *msg)
 
 int client_wait_reply(struct client *c, json_int_t id, struct client_msg *msg)
 {
+    *msg = (struct client_msg){ .id = -1 };
     for (size_t i = 0; i < c->q_len; i++) {
         const struct client_msg *q = &c->queue[(c->q_head + i) % c->q_cap];
         if (!q->method && q->id == id) {
@@ -345,6 +347,7 @@ int client_wait_reply(struct client *c, json_int_t id, struct client_msg *msg)
 
 int client_call(struct client *c, const char *method, json_t *params, struct client_msg *msg)
 {
+    *msg = (struct client_msg){ .id = -1 };
     json_int_t id;
     int rc = client_send(c, method, params, &id);
     return rc < 0 ? rc : client_wait_reply(c, id, msg);

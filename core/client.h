@@ -60,7 +60,7 @@ void client_set_timeout(struct client *c, int timeout_ms);
 int client_send(struct client *c, const char *method, json_t *params, json_int_t *id_out);
 
 /* The next message (queued first, else read).  *msg receives it; free with
- * client_msg_free.  With timeout_ms >= 0 this wait uses it instead of the client's. */
+ * client_msg_free (also safe after a failure: *msg is then empty).  With timeout_ms >= 0 this wait uses it instead of the client's. */
 int client_next(struct client *c, int timeout_ms, struct client_msg *msg);
 
 /* The reply to request `id`; other messages read meanwhile are queued for client_next. */

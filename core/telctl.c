@@ -3,6 +3,7 @@
 #include "telctl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,8 +288,9 @@ int main(int argc, char **argv)
         ctl.socket = TELCTL_DEFAULT_SOCKET;
         ctl.socket_origin = "the default";
     }
-    if (g.has_timeout)
-        ctl.timeout_ms = g.timeout_s * 1000 < 1 ? 1 : (int)(g.timeout_s * 1000);
+    if (g.has_timeout) /* at least 1 ms, at most what an int of ms holds (24 days) */
+        ctl.timeout_ms = g.timeout_s * 1000 < 1 ? 1
+                         : g.timeout_s * 1000 > INT_MAX ? INT_MAX : (int)(g.timeout_s * 1000);
     bool tty = isatty(STDOUT_FILENO);
     ctl.json = g.json || !tty;
     ctl.color = !ctl.json && tty && !getenv("NO_COLOR");

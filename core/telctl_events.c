@@ -138,6 +138,17 @@ static int resubscribe(struct stream *s, bool after_overflow)
         int rc = subscribe(s, true, s->last_seq, &head, &oldest);
         if (rc == -EPROTO)
             return rc;
+        if (rc == 0 && head < s->last_seq) {
+            /* a store with fewer events (restored from a backup?): follow it from its end */
+            notice(s, "teld's last event is %" JSON_INTEGER_FORMAT ", before the %" JSON_INTEGER_FORMAT
+                   " seen: a different store; following it from there", head, s->last_seq);
+            client_close(s->client);
+            s->client = NULL;
+            s->last_seq = head;
+            rc = subscribe(s, true, s->last_seq, &head, &oldest);
+        }
+        if (rc == -EPROTO)
+            return rc;
         if (rc == 0) {
             if (!after_overflow)
                 notice(s, "reconnected; resuming after event %" JSON_INTEGER_FORMAT, s->last_seq);

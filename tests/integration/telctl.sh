@@ -263,6 +263,41 @@ tc --json watch --since "$SINCE" --no-follow --task "$W3"
 check "watch --task shows that task's events" contains "$T/out" "\"task_id\":\"$W3\""
 is "and no other task's" "$(grep -vc "\"task_id\":\"$W3\"" "$T/out")" 0
 
+# ---- watch: resumes by itself after events.overflow ----
+SINCE=$("$TELCTL" status | field 'd["store"]["last_seq"]')
+"$TELCTL" watch --since "$SINCE" >"$T/watch2.out" 2>"$T/watch2.err" &
+WATCH_PID=$!
+tc submit work
+check "a second watch runs" wait_for "$T/watch2.out" "\"task_id\":\"$(field 'd["id"]' <"$T/out")\""
+kill -STOP "$WATCH_PID"
+# 400 failing tasks whose events carry a 1 KiB error code: far more than teld buffers for
+# a subscriber that does not read (256 KiB) plus the socket's own buffer
+python3 - "$T/state/teld.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+code = "x" * 1024
+req = "".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "task.submit",
+                          "params": {"type": "bulk", "input": {"fatal": True, "fail_code": code}}}) + "\n"
+              for i in range(400))
+s.sendall(req.encode())
+buf = b""
+while buf.count(b"\n") < 400:
+    buf += s.recv(65536)
+PY
+check "teld drops the stalled subscriber with events.overflow" wait_for "$T/teld2.log" 'msg="event subscriber too slow: disconnected"' 15
+LAST_SEQ=$("$TELCTL" status | field 'd["store"]["last_seq"]')
+kill -CONT "$WATCH_PID"
+check "watch resumes by itself and gets to the last event" wait_for "$T/watch2.out" "{\"seq\":$LAST_SEQ," 15
+check "watch says why it resubscribed" contains "$T/watch2.err" "teld dropped this stream for reading too slowly; resuming after event"
+kill -INT "$WATCH_PID"
+wait_exit "$WATCH_PID" 10
+tc watch --since "$SINCE" --no-follow
+seqs "$T/watch2.out" >"$T/watch.seqs"
+seqs "$T/out" >"$T/store.seqs"
+check "after the overflow too, every event was printed exactly once, in order ($(wc -l <"$T/store.seqs") events)" \
+    cmp "$T/watch.seqs" "$T/store.seqs"
+
 # ---- backup and restore ----
 (cd "$T" && "$TELCTL" backup bk >"$T/out" 2>"$T/err"); RC=$?
 is "backup with a relative path exits 0" "$RC" 0
