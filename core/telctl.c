@@ -18,14 +18,14 @@ static void print_help(FILE *out)
             "The command-line client of teld, the task execution daemon.\n"
             "\n"
             "Options (also accepted after the command):\n"
-            "  -s, --socket SOCKET  teld's socket (default: $TEL_SOCKET, else %s,\n"
-            "                       where teld's built-in configuration puts it)\n"
-            "      --json           print teld's JSON result, one line (also when stdout\n"
-            "                       is not a terminal)\n"
+            "  -s, --socket SOCKET    teld's socket (default: $TEL_SOCKET, else %s,\n"
+            "                         where teld's built-in configuration puts it)\n"
+            "      --json             print teld's JSON result, one line (also when stdout\n"
+            "                         is not a terminal)\n"
             "      --timeout SECONDS  wait at most this long to connect and for each reply\n"
-            "                       (default %.0f)\n"
-            "  -h, --help           this help; COMMAND --help for one command\n"
-            "      --version        print the version\n"
+            "                         (default %.0f)\n"
+            "  -h, --help             this help; COMMAND --help for one command\n"
+            "      --version          print the version\n"
             "\n"
             "Commands:\n",
             TELCTL_DEFAULT_SOCKET, TELCTL_DEFAULT_TIMEOUT_S);
@@ -46,8 +46,9 @@ static void print_help(FILE *out)
 
 static void print_command_help(const struct cmd_spec *c)
 {
-    printf("Usage: telctl [OPTIONS] %s%s%s\n\n%s (JSON-RPC method %s).\n", c->name,
-           *c->usage ? " " : "", c->usage, c->summary, c->method);
+    printf("Usage: telctl [OPTIONS] %s%s%s\n\nTo %s (the JSON-RPC method %s).\n"
+           "See telctl(1) for the details.\n", c->name, *c->usage ? " " : "", c->usage,
+           c->summary, c->method);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -259,9 +260,11 @@ int main(int argc, char **argv)
     }
     int used = 0;
     const struct cmd_spec *spec = cmd_find(argc - i, argv + i, &used);
+    if (!spec && strcmp(argv[i], "manual") == 0 && i + 1 < argc)
+        return usage_error("manual: unknown command \"%s\" (expected ls, claim, unclaim, "
+                           "complete or reassign)", argv[i + 1]);
     if (!spec && strcmp(argv[i], "manual") == 0)
-        return usage_error("manual: expected ls, claim, unclaim, complete or reassign%s",
-                           i + 1 < argc ? ", not that" : "");
+        return usage_error("manual: expected ls, claim, unclaim, complete or reassign");
     if (!spec)
         return usage_error("unknown command \"%s\"", argv[i]);
     i += used;
