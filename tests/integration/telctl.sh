@@ -318,6 +318,55 @@ kill -TERM "$RESTORED_PID"
 wait_exit "$RESTORED_PID" 20
 is "the restored teld stops cleanly" "$EXIT_RC" 0
 
+# ---- a scripted peer: validation problems, exact JSON, timeouts, a closed connection ----
+cat >"$T/fake_teld.py" <<'PY'
+import json, socket, sys, threading, time
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(8)
+problems = {"errors": [{"instance_path": "/a", "schema_path": "/properties/a/type",
+                        "message": "expected a string"},
+                       {"instance_path": "", "message": "\"b\" is required"}, "plain text"]}
+def serve(c):
+    line = c.makefile("rb").readline()
+    req = json.loads(line)
+    m = req["method"]
+    if m == "task.submit":
+        out = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32004,
+              "message": "the input does not match the input schema", "data": problems}})
+    elif m == "task.get":  # odd spacing and a number jansson would print differently
+        out = '{"jsonrpc":"2.0","id":%d,"result": {"z":1.50, "a":[ 1,2 ],"s":"}\\""} }' % req["id"]
+    elif m == "server.status":
+        time.sleep(3)
+        return c.close()
+    else:
+        return c.close()
+    c.sendall(out.encode() + b"\n")
+    c.close()
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+PY
+python3 "$T/fake_teld.py" "$T/fake.sock" &
+FAKE_PID=$!
+for i in $(seq 100); do [ -S "$T/fake.sock" ] && break; sleep 0.05; done
+tc -s "$T/fake.sock" submit x --input '{"a": 1}'
+is "a validation error: exit 4" "$RC" 4
+is "CODE MESSAGE, then each problem on its own line" "$(cat "$T/err")" \
+'telctl: -32004 the input does not match the input schema
+  /a: expected a string
+  (the whole value): "b" is required
+  plain text'
+tc -s "$T/fake.sock" get some-id
+is "--json prints the result exactly as teld sent it" "$(cat "$T/out")" '{"z":1.50, "a":[ 1,2 ],"s":"}\""}'
+tc -s "$T/fake.sock" --timeout 0.3 status
+is "no answer within --timeout: exit 3" "$RC" 3
+check "saying so" contains "$T/err" "no answer to server.status within 0.3 s"
+tc -s "$T/fake.sock" types
+is "a connection closed without an answer: exit 3" "$RC" 3
+check "saying so" contains "$T/err" "teld closed the connection before answering types.list"
+kill "$FAKE_PID"
+
 # ---- usage errors ----
 tc frobnicate
 is "an unknown command exits 2" "$RC" 2
