@@ -321,12 +321,20 @@ int client_next(struct client *c, int timeout_ms, struct client_msg *msg)
     return read_message(c, deadline_of(timeout_ms >= 0 ? timeout_ms : c->timeout_ms), msg);
 }
 
+/* Is msg the reply to request `id`?  An error with a null id counts: teld answers so when
+ * it could not read the request at all (one over its size limit), then closes. */
+static bool answers(const struct client_msg *msg, json_int_t id)
+{
+    return !msg->method && (msg->id == id || (msg->id == -1 && msg->error &&
+                                              json_is_null(json_object_get(msg->root, "id"))));
+}
+
 int client_wait_reply(struct client *c, json_int_t id, struct client_msg *msg)
 {
     *msg = (struct client_msg){ .id = -1 };
     for (size_t i = 0; i < c->q_len; i++) {
         const struct client_msg *q = &c->queue[(c->q_head + i) % c->q_cap];
-        if (!q->method && q->id == id) {
+        if (answers(q, id)) {
             dequeue_at(c, i, msg);
             return 0;
         }
@@ -336,7 +344,7 @@ int client_wait_reply(struct client *c, json_int_t id, struct client_msg *msg)
         int rc = read_message(c, deadline, msg);
         if (rc < 0)
             return rc;
-        if (!msg->method && msg->id == id)
+        if (answers(msg, id))
             return 0;
         if ((rc = enqueue(c, msg)) < 0) {
             client_msg_free(msg);
@@ -350,6 +358,12 @@ int client_call(struct client *c, const char *method, json_t *params, struct cli
     *msg = (struct client_msg){ .id = -1 };
     json_int_t id;
     int rc = client_send(c, method, params, &id);
+    if (rc == -ECONNRESET) {
+        /* teld may have refused the request and closed while we wrote: its answer can
+         * still be read */
+        rc = client_wait_reply(c, c->last_id, msg);
+        return rc == 0 ? 0 : -ECONNRESET;
+    }
     return rc < 0 ? rc : client_wait_reply(c, id, msg);
 }
 

@@ -63,10 +63,12 @@ int client_send(struct client *c, const char *method, json_t *params, json_int_t
  * client_msg_free (also safe after a failure: *msg is then empty).  With timeout_ms >= 0 this wait uses it instead of the client's. */
 int client_next(struct client *c, int timeout_ms, struct client_msg *msg);
 
-/* The reply to request `id`; other messages read meanwhile are queued for client_next. */
+/* The reply to request `id`; other messages read meanwhile are queued for client_next.
+ * An error reply with a null id also answers it (teld could not read the request). */
 int client_wait_reply(struct client *c, json_int_t id, struct client_msg *msg);
 
-/* client_send + client_wait_reply. */
+/* client_send + client_wait_reply; when teld closed the connection during the send, the
+ * answer it wrote before closing, if any. */
 int client_call(struct client *c, const char *method, json_t *params, struct client_msg *msg);
 
 /* True when messages are queued (client_next will not block). */

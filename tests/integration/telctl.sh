@@ -79,6 +79,11 @@ tc submit nosuchtype
 is "submit of an unknown type: exit 4" "$RC" 4
 check "with the reason" contains "$T/err" 'unknown task type "nosuchtype"'
 
+python3 -c 'import json; print(json.dumps({"x": "a" * 1200000}))' >"$T/big.json"
+tc submit work --input "@$T/big.json"
+is "a request over teld's size limit: exit 4" "$RC" 4
+check "with teld's reason" contains "$T/err" "telctl: -32600 request larger than max_request_bytes"
+
 # ---- --json output is valid JSON ----
 for cmd in "get $ID" "ls" "status" "types" "plugins"; do
     "$TELCTL" --json $cmd >"$T/json" 2>&1

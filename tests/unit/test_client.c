@@ -183,6 +183,22 @@ static void test_bad_lines_and_eof(void **state)
     assert_int_equal(client_call(p->client, "m", NULL, &m), -ECONNRESET);
 }
 
+static void test_answer_before_a_close_is_read(void **state)
+{
+    struct peer *p = *state;
+    /* teld refuses a request it cannot read (id null) and closes; the write then fails */
+    peer_says(p, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,"
+                 "\"message\":\"request larger than max_request_bytes (1048576 bytes)\"}}\n");
+    close(p->fd);
+    p->fd = -1;
+    struct client_msg m;
+    assert_int_equal(client_call(p->client, "task.submit", NULL, &m), 0);
+    assert_int_equal(m.error_code, -32600);
+    assert_contains(m.error_message, "larger than max_request_bytes");
+    client_msg_free(&m);
+    assert_int_equal(client_call(p->client, "task.submit", NULL, &m), -ECONNRESET);
+}
+
 static void test_wait_reply_times_out(void **state)
 {
     struct peer *p = *state;
@@ -224,6 +240,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_lines_are_joined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_line_length_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_lines_and_eof, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_before_a_close_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_reply_times_out, setup, teardown),
         cmocka_unit_test(test_connect_errors),
     };
