@@ -22,3 +22,6 @@ clean-local: clean-destdir
 clean-destdir:
 	rm -rf $(abs_top_builddir)/tests/integration/destdir
 .PHONY: clean-destdir
+# telctl against a real teld.
+TESTS += tests/integration/telctl.sh
+EXTRA_DIST += tests/integration/telctl.sh

@@ -1,0 +1,159 @@
+/* telctl's one-call commands: one request, one answer, printed. */
+#include "config.h"
+#include "telctl.h"
+
+#include <string.h>
+
+static const char *str(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+static void show_get(struct telctl *ctl, json_t *r)
+{
+    show_task(stdout, r, ctl->color, telctl_wall_ms());
+}
+
+static void show_submitted(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    puts(str(r, "id") ?: "?");
+    /* the same key found an existing task: say so, but keep stdout the bare id */
+    if (json_is_true(json_object_get(r, "duplicate")))
+        fprintf(stderr, "telctl: idempotency key already used: this is the existing task (%s)\n",
+                str(r, "state") ?: "?");
+}
+
+static void show_id_state(struct telctl *ctl, json_t *r)
+{
+    const char *state = str(r, "state") ?: "?";
+    const char *color = ctl->color ? state_color(state) : "";
+    printf("%s: %s%s%s\n", str(r, "id") ?: "?", color, state, *color ? "\033[0m" : "");
+}
+
+static void show_status_cmd(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    show_status(stdout, r, telctl_wall_ms());
+}
+
+static void show_types_cmd(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    show_types(stdout, r);
+}
+
+static void show_plugins_cmd(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    show_plugins(stdout, r);
+}
+
+static void show_metrics(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    fputs(str(r, "text") ?: "", stdout);
+}
+
+static void show_reloaded(struct telctl *ctl, json_t *r)
+{
+    (void)ctl, (void)r;
+    puts("configuration reloaded");
+}
+
+static void show_backup(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    printf("backup written to %s\n", str(r, "path") ?: "?");
+}
+
+static void show_manual_cmd(struct telctl *ctl, json_t *r)
+{
+    show_manual(stdout, r, ctl->color, telctl_wall_ms());
+}
+
+static const struct {
+    const char *method;
+    void (*show)(struct telctl *ctl, json_t *result);
+} views[] = {
+    { "task.submit", show_submitted },     { "task.get", show_get },
+    { "task.cancel", show_id_state },      { "task.complete", show_id_state },
+    { "task.fail", show_id_state },        { "task.heartbeat", show_id_state },
+    { "server.status", show_status_cmd },  { "types.list", show_types_cmd },
+    { "plugins.list", show_plugins_cmd },  { "metrics.get", show_metrics },
+    { "server.reload", show_reloaded },    { "server.backup", show_backup },
+    { "manual.list", show_manual_cmd },    { "manual.claim", show_manual_cmd },
+    { "manual.unclaim", show_manual_cmd }, { "manual.complete", show_manual_cmd },
+    { "manual.reassign", show_manual_cmd },
+};
+
+int cmd_run_simple(struct telctl *ctl, const struct cmd_spec *spec, struct cmd_args *a)
+{
+    struct client_msg reply;
+    /* an empty params object is simply left out */
+    json_t *params = json_object_size(a->params) ? a->params : NULL;
+    int status = telctl_call(ctl, spec->method, params, &reply);
+    if (status != EXIT_OK)
+        return status;
+    void (*show)(struct telctl *, json_t *) = NULL;
+    for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++)
+        if (strcmp(views[i].method, spec->method) == 0)
+            show = views[i].show;
+    telctl_print_result(ctl, &reply, show);
+    client_msg_free(&reply);
+    return EXIT_OK;
+}
+
+/* ls: one page, or with --all every page (following `next`) merged into one list. */
+int cmd_run_ls(struct telctl *ctl, struct cmd_args *a)
+{
+    struct client_msg reply;
+    int status = telctl_call(ctl, "task.list", json_object_size(a->params) ? a->params : NULL,
+                             &reply);
+    if (status != EXIT_OK)
+        return status;
+    if (!a->all) {
+        if (ctl->json) {
+            telctl_print_result(ctl, &reply, NULL);
+        } else {
+            json_t *tasks = json_object_get(reply.result, "tasks");
+            if (json_array_size(tasks) == 0)
+                puts("no tasks");
+            else
+                show_task_table(stdout, tasks, ctl->color, telctl_wall_ms());
+            if (str(reply.result, "next"))
+                fprintf(stderr, "telctl: more tasks: telctl ls --after %s (or --all)\n",
+                        str(reply.result, "next"));
+        }
+        client_msg_free(&reply);
+        return EXIT_OK;
+    }
+    json_t *all = json_array();
+    for (;;) {
+        json_array_extend(all, json_object_get(reply.result, "tasks"));
+        const char *next = str(reply.result, "next");
+        if (!next)
+            break;
+        json_object_set_new(a->params, "after", json_string(next));
+        client_msg_free(&reply);
+        if ((status = telctl_call(ctl, "task.list", a->params, &reply)) != EXIT_OK) {
+            json_decref(all);
+            return status;
+        }
+    }
+    client_msg_free(&reply);
+    if (ctl->json) {
+        json_t *merged = json_pack("{s:o}", "tasks", all);
+        char *text = json_dumps(merged, JSON_COMPACT);
+        puts(text ? text : "{\"tasks\":[]}");
+        free(text);
+        json_decref(merged);
+        return EXIT_OK;
+    }
+    if (json_array_size(all) == 0)
+        puts("no tasks");
+    else
+        show_task_table(stdout, all, ctl->color, telctl_wall_ms());
+    json_decref(all);
+    return EXIT_OK;
+}

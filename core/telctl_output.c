@@ -1,0 +1,533 @@
+/* What telctl shows a person: aligned tables, relative times, coloured states.  Scripts
+ * get teld's JSON instead (telctl.c), so nothing here is an interface to parse. */
+#include "config.h"
+#include "telctl.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COLOR_RESET "\033[0m"
+#define COLOR_BOLD "\033[1m"
+
+struct table {
+    size_t n_cols;
+    char **headers;
+    unsigned *flags;
+    char **cells;          /* rows × n_cols */
+    size_t rows, cap;
+};
+
+struct table *table_new(size_t n_cols, const char *const headers[], const unsigned flags[])
+{
+    struct table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->n_cols = n_cols;
+    t->headers = calloc(n_cols, sizeof(*t->headers));
+    t->flags = calloc(n_cols, sizeof(*t->flags));
+    if (!t->headers || !t->flags) {
+        table_free(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_cols; i++) {
+        if (!(t->headers[i] = strdup(headers[i]))) {
+            table_free(t);
+            return NULL;
+        }
+        t->flags[i] = flags ? flags[i] : COL_LEFT;
+    }
+    return t;
+}
+
+int table_add_row(struct table *t, const char *const cells[])
+{
+    if (t->rows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **bigger = realloc(t->cells, cap * t->n_cols * sizeof(*bigger));
+        if (!bigger)
+            return -ENOMEM;
+        t->cells = bigger;
+        t->cap = cap;
+    }
+    char **row = t->cells + t->rows * t->n_cols;
+    for (size_t i = 0; i < t->n_cols; i++) {
+        if (!(row[i] = strdup(cells[i] ? cells[i] : "-"))) {
+            while (i-- > 0)
+                free(row[i]);
+            return -ENOMEM;
+        }
+    }
+    t->rows++;
+    return 0;
+}
+
+size_t table_rows(const struct table *t) { return t->rows; }
+
+void table_free(struct table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->rows * t->n_cols; i++)
+        free(t->cells[i]);
+    for (size_t i = 0; t->headers && i < t->n_cols; i++)
+        free(t->headers[i]);
+    free(t->cells);
+    free(t->headers);
+    free(t->flags);
+    free(t);
+}
+
+size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80; /* continuation bytes take no column */
+    return w;
+}
+
+static void print_cell(FILE *out, const char *text, size_t width, unsigned flags, bool last,
+                       const char *color)
+{
+    size_t pad = width - text_width(text);
+    if (flags & COL_RIGHT)
+        fprintf(out, "%*s", (int)pad, "");
+    if (color && *color)
+        fprintf(out, "%s%s%s", color, text, COLOR_RESET);
+    else
+        fputs(text, out);
+    if (!(flags & COL_RIGHT) && !last)
+        fprintf(out, "%*s", (int)pad, "");
+}
+
+void table_print(const struct table *t, FILE *out, bool color)
+{
+    size_t *width = calloc(t->n_cols, sizeof(*width));
+    if (!width)
+        return;
+    for (size_t c = 0; c < t->n_cols; c++) {
+        width[c] = text_width(t->headers[c]);
+        for (size_t r = 0; r < t->rows; r++) {
+            size_t w = text_width(t->cells[r * t->n_cols + c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    }
+    for (size_t r = 0; r <= t->rows; r++) {
+        char **row = r == 0 ? t->headers : t->cells + (r - 1) * t->n_cols;
+        size_t n = t->n_cols; /* no trailing blanks: stop after the last non-empty cell */
+        while (n > 1 && !row[n - 1][0])
+            n--;
+        for (size_t c = 0; c < n; c++) {
+            const char *col = NULL;
+            if (color && r == 0)
+                col = COLOR_BOLD;
+            else if (color && (t->flags[c] & COL_STATE))
+                col = state_color(row[c]);
+            print_cell(out, row[c], width[c], t->flags[c], c + 1 == n, col);
+            if (c + 1 < n)
+                fputs("  ", out);
+        }
+        fputc('\n', out);
+    }
+    free(width);
+}
+
+void format_ago(int64_t now_ms, int64_t then_ms, char *buf, size_t size)
+{
+    int64_t d = now_ms - then_ms;
+    bool future = d < 0;
+    int64_t s = (future ? -d : d) / 1000;
+    if (s == 0) {
+        snprintf(buf, size, "%s", future ? "now" : "just now");
+        return;
+    }
+    char amount[32];
+    if (s < 60)
+        snprintf(amount, sizeof(amount), "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(amount, sizeof(amount), "%" PRId64 "m", s / 60);
+    else if (s < 86400)
+        snprintf(amount, sizeof(amount), "%" PRId64 "h", s / 3600);
+    else
+        snprintf(amount, sizeof(amount), "%" PRId64 "d", s / 86400);
+    if (future)
+        snprintf(buf, size, "in %s", amount);
+    else
+        snprintf(buf, size, "%s ago", amount);
+}
+
+void format_duration(int64_t ms, char *buf, size_t size)
+{
+    if (ms < 0)
+        ms = 0;
+    int64_t s = ms / 1000;
+    if (ms < 1000)
+        snprintf(buf, size, "%" PRId64 "ms", ms);
+    else if (ms < 10000)
+        snprintf(buf, size, "%.1fs", (double)(ms / 100) / 10.0);
+    else if (s < 60)
+        snprintf(buf, size, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", s / 86400, s / 3600 % 24);
+}
+
+const char *state_color(const char *state)
+{
+    static const struct { const char *state, *color; } colors[] = {
+        { "succeeded", "\033[32m" }, { "failed", "\033[31m" }, { "timed_out", "\033[31m" },
+        { "cancelled", "\033[35m" }, { "running", "\033[36m" }, { "waiting", "\033[34m" },
+        { "retry_wait", "\033[33m" },
+    };
+    for (size_t i = 0; state && i < sizeof(colors) / sizeof(colors[0]); i++)
+        if (strcmp(colors[i].state, state) == 0)
+            return colors[i].color;
+    return "";
+}
+
+bool state_is_terminal(const char *state)
+{
+    return state && (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+                     strcmp(state, "cancelled") == 0 || strcmp(state, "timed_out") == 0);
+}
+
+int64_t parse_ts(const char *text)
+{
+    int64_t ms = 0;
+    return text && util_parse_time(text, &ms) == 0 ? ms : 0;
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* "2026-11-27T17:00:00.000Z (3s ago)" into buf, or NULL when the time is absent. */
+static const char *when(json_t *obj, const char *key, int64_t now_ms, char *buf, size_t size)
+{
+    const char *text = str(obj, key);
+    int64_t ms = parse_ts(text);
+    if (!text)
+        return NULL;
+    if (!ms)
+        return text;
+    char ago[32];
+    format_ago(now_ms, ms, ago, sizeof(ago));
+    snprintf(buf, size, "%s (%s)", text, ago);
+    return buf;
+}
+
+static void field(FILE *out, const char *name, const char *value)
+{
+    if (value)
+        fprintf(out, "%-10s %s\n", name, value);
+}
+
+static char *compact(json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* JSON indented by 2, each line prefixed by `indent` spaces. */
+static void print_indented(FILE *out, json_t *v, int indent)
+{
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (!text)
+        return;
+    for (char *line = text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        fprintf(out, "%*s%s\n", indent, "", line);
+    }
+    free(text);
+}
+
+static void attempts_table(FILE *out, json_t *attempts, int64_t now_ms, bool color)
+{
+    static const char *const headers[] = { "N", "OUTCOME", "STARTED", "DURATION", "ERROR" };
+    static const unsigned flags[] = { COL_RIGHT, COL_STATE, 0, COL_RIGHT, 0 };
+    struct table *t = table_new(5, headers, flags);
+    if (!t)
+        return;
+    size_t i;
+    json_t *a;
+    json_array_foreach(attempts, i, a) {
+        char n[24], started[32] = "-", duration[32] = "-", error[512] = "";
+        snprintf(n, sizeof(n), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(a, "n")));
+        int64_t s = parse_ts(str(a, "started_at")), f = parse_ts(str(a, "finished_at"));
+        if (s)
+            format_ago(now_ms, s, started, sizeof(started));
+        if (s)
+            format_duration((f ? f : now_ms) - s, duration, sizeof(duration));
+        json_t *err = json_object_get(a, "error");
+        if (err)
+            snprintf(error, sizeof(error), "%s: %s", str(err, "code") ?: "?", str(err, "message") ?: "");
+        const char *outcome = str(a, "outcome");
+        const char *cells[] = { n, outcome ? outcome : "(running)", started, duration, error };
+        table_add_row(t, cells);
+    }
+    fprintf(out, "attempts\n");
+    /* indent the table under its heading */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem) {
+        table_print(t, mem, color);
+        fclose(mem);
+        for (char *line = text, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            fprintf(out, "  %s\n", line);
+        }
+        free(text);
+    }
+    table_free(t);
+}
+
+void show_task(FILE *out, json_t *task, bool color, int64_t now_ms)
+{
+    char buf[128], line[1024];
+    const char *state = str(task, "state");
+    field(out, "id", str(task, "id"));
+    field(out, "type", str(task, "type"));
+    if (state && color && *state_color(state)) {
+        snprintf(line, sizeof(line), "%s%s%s", state_color(state), state, COLOR_RESET);
+        field(out, "state", line);
+    } else {
+        field(out, "state", state);
+    }
+    json_t *attempts = json_object_get(task, "attempts");
+    snprintf(line, sizeof(line), "%zu", json_array_size(attempts));
+    field(out, "attempts", line);
+    snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT,
+             json_integer_value(json_object_get(task, "priority")));
+    field(out, "priority", line);
+    json_t *labels = json_object_get(task, "labels");
+    if (json_object_size(labels) > 0) {
+        const char *k;
+        json_t *v;
+        line[0] = '\0';
+        json_object_foreach(labels, k, v)
+            snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s=%s",
+                     line[0] ? ", " : "", k, json_string_value(v) ?: "?");
+        field(out, "labels", line);
+    }
+    json_t *wf = json_object_get(task, "workflow");
+    if (wf) {
+        char *step = json_object_get(wf, "step") ? compact(json_object_get(wf, "step")) : NULL;
+        snprintf(line, sizeof(line), "%s%s%s", str(wf, "id") ?: "?", step ? " step " : "",
+                 step ? step : "");
+        free(step);
+        field(out, "workflow", line);
+    }
+    field(out, "key", str(task, "idempotency_key"));
+    field(out, "created", when(task, "created_at", now_ms, buf, sizeof(buf)));
+    field(out, "updated", when(task, "updated_at", now_ms, buf, sizeof(buf)));
+    field(out, "next try", when(task, "next_attempt_at", now_ms, buf, sizeof(buf)));
+    field(out, "finished", when(task, "finished_at", now_ms, buf, sizeof(buf)));
+    json_t *error = json_object_get(task, "error");
+    if (error) {
+        snprintf(line, sizeof(line), "%s: %s", str(error, "code") ?: "?", str(error, "message") ?: "");
+        field(out, "error", line);
+    }
+    json_t *input = json_object_get(task, "input");
+    if (input) {
+        char *text = compact(input);
+        field(out, "input", text && strlen(text) <= 200 ? text : "(long; see --json)");
+        free(text);
+    }
+    json_t *output = json_object_get(task, "output");
+    if (output) {
+        fprintf(out, "output\n");
+        print_indented(out, output, 2);
+    }
+    if (json_array_size(attempts) > 0)
+        attempts_table(out, attempts, now_ms, color);
+}
+
+int show_task_table(FILE *out, json_t *tasks, bool color, int64_t now_ms)
+{
+    static const char *const headers[] = { "ID", "TYPE", "STATE", "ATTEMPTS", "CREATED",
+                                           "UPDATED" };
+    static const unsigned flags[] = { 0, 0, COL_STATE, COL_RIGHT, 0, 0 };
+    struct table *t = table_new(6, headers, flags);
+    if (!t)
+        return -ENOMEM;
+    size_t i;
+    json_t *task;
+    json_array_foreach(tasks, i, task) {
+        char attempts[24], created[32] = "-", updated[32] = "-";
+        snprintf(attempts, sizeof(attempts), "%zu", json_array_size(json_object_get(task, "attempts")));
+        int64_t c = parse_ts(str(task, "created_at")), u = parse_ts(str(task, "updated_at"));
+        if (c)
+            format_ago(now_ms, c, created, sizeof(created));
+        if (u)
+            format_ago(now_ms, u, updated, sizeof(updated));
+        const char *cells[] = { str(task, "id"), str(task, "type"), str(task, "state"), attempts,
+                                created, updated };
+        table_add_row(t, cells);
+    }
+    table_print(t, out, color);
+    table_free(t);
+    return 0;
+}
+
+static json_int_t num(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_real(v) ? (json_int_t)json_real_value(v) : json_integer_value(v);
+}
+
+static void bytes_text(json_int_t bytes, char *buf, size_t size)
+{
+    if (bytes >= (json_int_t)1 << 30)
+        snprintf(buf, size, "%.1f GiB", (double)bytes / (1 << 30));
+    else if (bytes >= 1 << 20)
+        snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
+    else
+        snprintf(buf, size, "%.1f KiB", (double)bytes / 1024);
+}
+
+void show_status(FILE *out, json_t *st, int64_t now_ms)
+{
+    (void)now_ms;
+    char line[1024], a[32], b[32];
+    snprintf(line, sizeof(line), "teld %s, pid %" JSON_INTEGER_FORMAT, str(st, "version") ?: "?",
+             num(st, "pid"));
+    field(out, "daemon", line);
+    format_duration((int64_t)(json_number_value(json_object_get(st, "uptime_s")) * 1000), a,
+                    sizeof(a));
+    field(out, "uptime", a);
+    field(out, "config", str(st, "config"));
+    field(out, "state dir", str(st, "state_dir"));
+    json_t *w = json_object_get(st, "workers");
+    snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT " busy of %" JSON_INTEGER_FORMAT,
+             num(w, "busy"), num(w, "size"));
+    field(out, "workers", line);
+    const char *k;
+    json_t *v;
+    line[0] = '\0';
+    json_object_foreach(json_object_get(st, "active"), k, v)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s %" JSON_INTEGER_FORMAT,
+                 line[0] ? ", " : "", k, json_integer_value(v));
+    field(out, "active", line);
+    line[0] = '\0';
+    json_object_foreach(json_object_get(st, "counters"), k, v)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s %" JSON_INTEGER_FORMAT,
+                 line[0] ? ", " : "", k, json_integer_value(v));
+    field(out, "counters", line);
+    json_t *s = json_object_get(st, "store");
+    bytes_text(num(s, "used_bytes"), a, sizeof(a));
+    bytes_text(num(s, "map_bytes"), b, sizeof(b));
+    snprintf(line, sizeof(line), "%s of %s, %" JSON_INTEGER_FORMAT " tasks, %" JSON_INTEGER_FORMAT
+             " events, last seq %" JSON_INTEGER_FORMAT, a, b, num(s, "tasks"), num(s, "events"),
+             num(s, "last_seq"));
+    field(out, "store", line);
+    json_t *api = json_object_get(st, "api");
+    snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT " connections, %" JSON_INTEGER_FORMAT
+             " requests", num(api, "connections"), num(api, "requests"));
+    field(out, "api", line);
+    json_t *caller = json_object_get(st, "caller");
+    snprintf(line, sizeof(line), "uid %" JSON_INTEGER_FORMAT " (%s)", num(caller, "uid"),
+             str(caller, "roles") ?: "?");
+    field(out, "you", line);
+}
+
+void show_types(FILE *out, json_t *result)
+{
+    static const char *const headers[] = { "NAME", "EXECUTOR", "PRIORITY", "CONCURRENCY",
+                                           "MAX_ATTEMPTS", "RUN_TIMEOUT", "SCHEMAS" };
+    static const unsigned flags[] = { 0, 0, COL_RIGHT, COL_RIGHT, COL_RIGHT, COL_RIGHT, 0 };
+    struct table *t = table_new(7, headers, flags);
+    if (!t)
+        return;
+    size_t i;
+    json_t *type;
+    json_array_foreach(json_object_get(result, "types"), i, type) {
+        char prio[24], conc[24], attempts[24], run[32] = "none", schemas[32];
+        snprintf(prio, sizeof(prio), "%" JSON_INTEGER_FORMAT, num(type, "priority"));
+        json_int_t c = num(type, "concurrency");
+        if (c > 0)
+            snprintf(conc, sizeof(conc), "%" JSON_INTEGER_FORMAT, c);
+        else
+            snprintf(conc, sizeof(conc), "any");
+        snprintf(attempts, sizeof(attempts), "%" JSON_INTEGER_FORMAT,
+                 num(json_object_get(type, "retry"), "max_attempts"));
+        double run_s = json_number_value(json_object_get(json_object_get(type, "timeouts"), "run_s"));
+        if (run_s > 0)
+            format_duration((int64_t)(run_s * 1000), run, sizeof(run));
+        bool in = json_is_true(json_object_get(type, "input_schema"));
+        bool outs = json_is_true(json_object_get(type, "output_schema"));
+        snprintf(schemas, sizeof(schemas), "%s", in && outs ? "input, output" : in ? "input"
+                                                  : outs ? "output" : "-");
+        const char *cells[] = { str(type, "name"), str(type, "executor"), prio, conc, attempts,
+                                run, schemas };
+        table_add_row(t, cells);
+    }
+    table_print(t, out, false);
+    table_free(t);
+}
+
+void show_plugins(FILE *out, json_t *result)
+{
+    static const char *const headers[] = { "NAME", "PLUGIN", "VERSION", "ABI", "KIND", "SUMMARY" };
+    struct table *t = table_new(6, headers, NULL);
+    if (!t)
+        return;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(result, "plugins"), i, p) {
+        bool ex = json_is_true(json_object_get(p, "executor"));
+        bool va = json_is_true(json_object_get(p, "validator"));
+        const char *kind = ex && va ? "executor, validator" : ex ? "executor" : va ? "validator"
+                                                                                   : "-";
+        const char *cells[] = { str(p, "name"), str(p, "plugin"), str(p, "version"), str(p, "abi"),
+                                kind, str(p, "summary") };
+        table_add_row(t, cells);
+    }
+    table_print(t, out, false);
+    table_free(t);
+}
+
+void show_event(FILE *out, json_t *ev, bool color)
+{
+    const char *ts = str(ev, "ts");
+    /* the time of day is enough on a live stream; the date is in --json */
+    const char *clock = ts && strlen(ts) >= 23 ? ts + 11 : ts ? ts : "-";
+    const char *state = str(ev, "state");
+    fprintf(out, "%.12s  %8" JSON_INTEGER_FORMAT "  %-10s %-36s %-12s ", clock, num(ev, "seq"),
+            str(ev, "kind") ?: "?", str(ev, "task_id") ?: "-", str(ev, "type") ?: "-");
+    const char *col = color && state ? state_color(state) : "";
+    fprintf(out, "%s%-10s%s", col, state ? state : "-", *col ? COLOR_RESET : "");
+    if (json_object_get(ev, "attempt"))
+        fprintf(out, " attempt %" JSON_INTEGER_FORMAT, num(ev, "attempt"));
+    json_t *err = json_object_get(ev, "error");
+    if (err)
+        fprintf(out, "  %s: %s", str(err, "code") ?: "?", str(err, "message") ?: "");
+    if (str(ev, "what"))
+        fprintf(out, "  late %s", str(ev, "what"));
+    if (str(ev, "reason"))
+        fprintf(out, "  reason: %s", str(ev, "reason"));
+    fputc('\n', out);
+}
+
+void show_value(FILE *out, json_t *value) { print_indented(out, value, 0); }
+
+void show_manual(FILE *out, json_t *result, bool color, int64_t now_ms)
+{
+    json_t *tasks = json_object_get(result, "tasks");
+    if (json_is_array(tasks))
+        show_task_table(out, tasks, color, now_ms);
+    else if (str(result, "id") && str(result, "state"))
+        fprintf(out, "%s: %s\n", str(result, "id"), str(result, "state"));
+    else
+        show_value(out, result);
+}
