@@ -1,9 +1,10 @@
 # Integration tests: shell scripts that drive real teld processes.
 INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbols.sh \
 	tests/integration/hello_plugin.sh tests/integration/crash_recovery.py \
-	tests/integration/exec_tasks.py
+	tests/integration/exec_tasks.py tests/integration/http_tasks.py
 TESTS += $(INTEGRATION_TESTS)
-EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py \
+	tests/integration/http_server.py
 
 # The third-party plugin test needs an installed tree: make installs it, before the tests
 # run (a test must not run make on its own build tree).
