@@ -217,7 +217,7 @@ char *redact(const struct http_type *t, const char *text)
     return b.data;
 }
 
-enum tel_run_result fail(struct tel_attempt *a, const struct http_type *t, bool retry,
+enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, bool retry,
                          const char *code, const char *fmt, ...)
 {
     char *msg = NULL;

@@ -98,7 +98,7 @@ int redact_prepare(struct http_type *t);
 /* Replace every secret form in text with "[redacted]"; returns a new string. */
 char *redact(const struct http_type *t, const char *text);
 /* Set a redacted error and return the outcome. */
-enum tel_run_result fail(struct tel_attempt *a, const struct http_type *t, bool retry,
+enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, bool retry,
                          const char *code, const char *fmt, ...) TEL_PRINTF(5, 6);
 /* True for application/json and any type ending in +json. */
 bool content_type_is_json(const char *ct);

@@ -498,7 +498,7 @@ static enum tel_run_result respond(const struct http_type *t, struct tel_attempt
         body = json_loadb(x->body.data, x->body.len, JSON_DECODE_ANY, &jerr);
         if (!body) {
             json_decref(out);
-            return fail(a, t, false, "response_not_json", "%s answered %ld with a body that is "
+            return http_fail(a, t, false, "response_not_json", "%s answered %ld with a body that is "
                         "not JSON (%s at line %d, column %d)", where, status, jerr.text,
                         jerr.line, jerr.column);
         }
@@ -517,18 +517,18 @@ static enum tel_run_result curl_failure(const struct http_type *t, struct tel_at
     const char *text = errbuf[0] ? errbuf : curl_easy_strerror(res);
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
-        return fail(a, t, true, "http_timeout", "%s: %s", where, text);
+        return http_fail(a, t, true, "http_timeout", "%s: %s", where, text);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
-        return fail(a, t, true, "http_connect", "%s: %s", where, text);
+        return http_fail(a, t, true, "http_connect", "%s: %s", where, text);
     case CURLE_TOO_MANY_REDIRECTS:
-        return fail(a, t, false, "too_many_redirects", "%s: more than max_redirects (%ld) "
+        return http_fail(a, t, false, "too_many_redirects", "%s: more than max_redirects (%ld) "
                     "redirects", where, t->max_redirects);
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return fail(a, t, false, "host_not_allowed", "%s: a redirect to a scheme other than "
+        return http_fail(a, t, false, "host_not_allowed", "%s: a redirect to a scheme other than "
                     "http or https (%s)", where, text);
     case CURLE_URL_MALFORMAT:
-        return fail(a, t, false, "bad_input", "%s: %s", where, text);
+        return http_fail(a, t, false, "bad_input", "%s: %s", where, text);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
@@ -538,9 +538,9 @@ static enum tel_run_result curl_failure(const struct http_type *t, struct tel_at
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_USE_SSL_FAILED:
-        return fail(a, t, false, "http_tls", "%s: %s", where, text);
+        return http_fail(a, t, false, "http_tls", "%s: %s", where, text);
     default:
-        return fail(a, t, true, "http_io", "%s: %s", where, text);
+        return http_fail(a, t, true, "http_io", "%s: %s", where, text);
     }
 }
 
@@ -551,14 +551,14 @@ static enum tel_run_result classify(const struct http_type *t, struct tel_attemp
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (cancelled)
-        return fail(a, t, false, "cancelled", "%s: the attempt was cancelled during the request",
+        return http_fail(a, t, false, "cancelled", "%s: the attempt was cancelled during the request",
                     where);
     if (x->refused)
-        return fail(a, t, false, "host_not_allowed", "%s: refused before connecting: %s", where,
+        return http_fail(a, t, false, "host_not_allowed", "%s: refused before connecting: %s", where,
                     x->why);
     bool big = (res == CURLE_WRITE_ERROR && x->too_large) || res == CURLE_FILESIZE_EXCEEDED;
     if (big && (status == 0 || range_has(t->success, t->n_success, status)))
-        return fail(a, t, false, "response_too_large", "%s: the response body is larger than "
+        return http_fail(a, t, false, "response_too_large", "%s: the response body is larger than "
                     "max_response_kb (%zu KiB)", where, t->max_response / 1024);
     if (res != CURLE_OK && !big)
         return curl_failure(t, a, res, errbuf, where);
@@ -577,7 +577,7 @@ static enum tel_run_result classify(const struct http_type *t, struct tel_attemp
     snippet[n] = '\0';
     char code[16];
     snprintf(code, sizeof(code), "http_%ld", status);
-    return fail(a, t, range_has(t->retry, t->n_retry, status), code, "%s answered %ld%s%s", where,
+    return http_fail(a, t, range_has(t->retry, t->n_retry, status), code, "%s answered %ld%s%s", where,
                 status, n ? ": " : "", snippet);
 }
 
@@ -604,26 +604,26 @@ enum tel_run_result http_run(void *state, void *type_state, struct tel_attempt *
     if (rc == 0)
         rc = body_build(t, &env, &body, err, sizeof(err));
     if (rc == -ENOMEM) {
-        result = fail(a, t, true, "out_of_memory", "out of memory building the request");
+        result = http_fail(a, t, true, "out_of_memory", "out of memory building the request");
         goto out;
     }
     if (rc < 0) {
-        result = fail(a, t, false, "bad_input", "%s", err);
+        result = http_fail(a, t, false, "bad_input", "%s", err);
         goto out;
     }
     snprintf(where, sizeof(where), "%s %.600s", t->method, url);
     if (!allow_url(t, url, err, sizeof(err))) {
-        result = fail(a, t, false, "host_not_allowed", "%s: %s", where, err);
+        result = http_fail(a, t, false, "host_not_allowed", "%s: %s", where, err);
         goto out;
     }
     int64_t left = h->attempt_remaining_ms(a);
     if (left == 0) {
-        result = fail(a, t, true, "http_timeout", "%s: no time left before the deadline", where);
+        result = http_fail(a, t, true, "http_timeout", "%s: no time left before the deadline", where);
         goto out;
     }
     long total = left > 0 && left < t->timeout_ms ? (long)left : t->timeout_ms;
     if (!(p = pool_take(plugin->pool))) {
-        result = fail(a, t, true, "out_of_memory", "cannot make a curl handle");
+        result = http_fail(a, t, true, "out_of_memory", "cannot make a curl handle");
         goto out;
     }
     x.easy = p->easy;

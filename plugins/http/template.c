@@ -140,18 +140,21 @@ static int compile_ref(struct tpl *t, const char *ref, const struct secrets *sec
     return -EINVAL;
 }
 
-/* Whether a URL's authority is complete after this literal prefix ("scheme://host/"). */
+/* Whether a URL's authority is complete after this prefix ("scheme://host/"), in which each
+ * earlier reference stands as \x01: a reference before any "://" may hold the scheme and
+ * host itself ("{{input/base}}/path"), so a "/", "?" or "#" after it ends the authority. */
 static bool authority_done(const char *prefix)
 {
     const char *sep = strstr(prefix, "://");
-    return sep && sep[3 + strcspn(sep + 3, "/?#")] != '\0';
+    const char *from = sep ? sep + 3 : strchr(prefix, '\x01');
+    return from && from[strcspn(from, "/?#")] != '\0';
 }
 
 int tpl_compile(const char *src, const struct secrets *secrets, bool url, struct tpl **out,
                 char *err, size_t err_size)
 {
     struct tpl *t = calloc(1, sizeof(*t));
-    struct buf lit = { 0 }, seen = { 0 };
+    struct buf seen = { 0 };
     int rc = t ? 0 : -ENOMEM;
     const char *s = src;
     while (rc == 0 && *s) {
@@ -192,11 +195,13 @@ int tpl_compile(const char *src, const struct secrets *secrets, bool url, struct
             rc = compile_ref(t, ref, secrets, err, err_size);
         }
         free(ref);
-        if (rc == 0 && url)
+        if (rc == 0 && url) {
             t->parts[t->n - 1].in_authority = !authority_done(seen.data ? seen.data : "");
+            if (buf_add(&seen, "\x01", 1) < 0)
+                rc = -ENOMEM;
+        }
         s = close + 2;
     }
-    buf_free(&lit);
     buf_free(&seen);
     if (rc < 0) {
         if (rc == -ENOMEM)
