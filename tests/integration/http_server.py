@@ -102,6 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
 
+class _Quiet(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up (cancel, timeout, teld stopping) is expected here
+
+
 class Server:
     def __init__(self, certfile=None, keyfile=None):
         self.lock = threading.Lock()
@@ -109,7 +114,7 @@ class Server:
         self.log = []
         self.connections = 0
         self.stopping = False
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = _Quiet(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self
         self.scheme = "http"
