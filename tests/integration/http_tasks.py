@@ -62,6 +62,7 @@ srv.script("/redirect-ftp", Reply(302, "", {"Location": "ftp://127.0.0.1/x"}))
 srv.script("/loop", Reply(302, "", {"Location": "/loop"}))
 srv.script("/big", Reply(200, "x" * (2 * 1024 * 1024)))
 other.script("/stolen", Reply(200, {"stolen": True}))
+other.script("/warm", Reply(200, {"warm": True}))
 if tls:
     tls.script("/json", Reply(200, {"tls": True}))
 
@@ -100,6 +101,7 @@ task_types = (
   { name = "redirect_ftp"; executor = "http"; config = { url = "http://%(P)s/redirect-ftp"; %(allow)s }; %(r1)s },
   { name = "loop"; executor = "http"; config = { url = "http://%(P)s/loop"; max_redirects = 2; %(allow)s }; %(r1)s },
   { name = "no_follow"; executor = "http"; config = { url = "http://%(P)s/redirect-in"; max_redirects = 0; %(allow)s }; %(r1)s },
+  { name = "both"; executor = "http"; config = { url = "http://%(O)s/warm"; allow = ["%(P)s", "%(O)s"]; }; %(r1)s },
   { name = "from_input"; executor = "http"; config = { url = "{{input/base}}/stolen"; %(allow)s }; %(r1)s },
   { name = "big"; executor = "http"; config = { url = "http://%(P)s/big"; max_response_kb = 64; %(allow)s };
     retry = { max_attempts = 3; initial_interval_s = 0.05; }; },
@@ -113,7 +115,7 @@ task_types = (
   { name = "tls_default"; executor = "http"; config = { url = "https://%(T)s/json"; allow = ["%(T)s"]; }; %(r1)s },
   { name = "tls_ca"; executor = "http"; config = { url = "https://%(T)s/json"; ca_file = "%(cert)s"; allow = ["%(T)s"]; }; %(r1)s }
 );
-""" % {"http": HTTP, "P": P, "T": T, "DEAD": DEAD, "allow": ALLOW, "r1": RETRY1, "secret": secret_file,
+""" % {"http": HTTP, "P": P, "T": T, "DEAD": DEAD, "O": O, "allow": ALLOW, "r1": RETRY1, "secret": secret_file,
        "cert": cert}
 
 # --- --check-config catches bad templates, unknown secrets and hosts off the allow-list ---
@@ -261,6 +263,12 @@ t = run("from_input", {"base": other.url("")})
 checks.check("a URL host from the input is checked after expansion", t["state"] == "failed" and err(t) == "host_not_allowed",
              str(t.get("error")))
 checks.check("and the outside server never saw a connection", other.connections == 0, "%d connections" % other.connections)
+t = run("both", {})  # another type may reach it: a kept-alive connection to it is pooled
+warm = t["state"] == "succeeded"
+t = run("redirect_out", {})
+checks.check("a redirect that could reuse a pooled connection to a host off this type's list is "
+             "refused before any request is sent", warm and err(t) == "host_not_allowed" and not other.requests("/stolen"),
+             "%s %s" % (warm, t.get("error")))
 t = run("redirect_ftp", {})
 checks.check("a redirect to a scheme other than http/https is refused", t["state"] == "failed" and err(t) == "host_not_allowed",
              str(t.get("error")))
