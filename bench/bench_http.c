@@ -442,6 +442,14 @@ int main(int argc, char **argv)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/item/1", port);
     curl_sequential(url, 2000); /* warm up */
+    char load[128] = "?";
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (!fgets(load, sizeof(load), lf))
+            snprintf(load, sizeof(load), "?\n");
+        fclose(lf);
+    }
+    printf("load average before the runs (other work on this machine skews results): %s", load);
     double seq = curl_sequential(url, tasks);
     double conc = curl_concurrent(url, tasks, workers);
     printf("baseline: libcurl against the same server: %.0f requests/s (1 handle, sequential), "
