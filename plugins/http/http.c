@@ -478,6 +478,13 @@ static int parse_type(struct http_plugin *p, struct http_type *t, json_t *config
             char path[512] = "";
             if ((rc = compile_body(body, &t->secrets, &t->body, path, sizeof(path), err, err_size)) < 0)
                 return rc;
+            for (size_t i = 0; t->body_kind == BODY_FORM && i < t->body.n; i++) {
+                if (!t->body.items[i].tpl && !t->body.items[i].literal) {
+                    snprintf(err, err_size, "body.%s: a form value must be a string or a number",
+                             t->body.keys[i]);
+                    return -EINVAL;
+                }
+            }
         }
         if (!has_ct)
             t->content_type = e == 0 ? "application/json" : e == 1

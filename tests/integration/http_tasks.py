@@ -126,6 +126,12 @@ bad_cases = [
     ('url = "http://%s/x"; %s' % (O, ALLOW), "is not on the type's allow-list"),
     ('url = "http://%s/x";' % P, "allow: required"),
     ('url = "http://%s/x"; secrets = { s = "%s/none"; }; %s' % (P, tmp, ALLOW), "secrets.s: cannot read"),
+    ('method = "POST"; url = "http://%s/x"; body_encoding = "form"; body = { a = { b = 1; }; }; %s' % (P, ALLOW),
+     "body.a: a form value must be a string or a number"),
+    ('url = "http://%s/x"; body = { a = 1; }; %s' % (P, ALLOW), "a GET request has no body"),
+    ('url = "http://%s/x"; headers = { X = "a\\nb"; }; %s' % (P, ALLOW), "headers.X: a CR or LF"),
+    ('url = "http://%s/x"; success = ["2xxx"]; %s' % (P, ALLOW), "success[0]: expected a status"),
+    ('url = "http://%s/x"; colour = "red"; %s' % (P, ALLOW), "unknown setting \"colour\""),
 ]
 for i, (cfg, want) in enumerate(bad_cases):
     path = os.path.join(tmp, "bad%d.conf" % i)
