@@ -217,6 +217,45 @@ char *redact(const struct http_type *t, const char *text)
     return b.data;
 }
 
+bool redact_needed(const struct http_type *t, const char *data, size_t len)
+{
+    for (char **f = t->redact; data && f && *f; f++)
+        if (memmem(data, len, *f, strlen(*f)))
+            return true;
+    return false;
+}
+
+json_t *redact_json(const struct http_type *t, json_t *v)
+{
+    if (json_is_string(v)) {
+        if (!redact_needed(t, json_string_value(v), json_string_length(v)))
+            return v;
+        char *clean = redact(t, json_string_value(v));
+        json_decref(v);
+        v = json_string(clean ? clean : "[redacted]");
+        free(clean);
+        return v ? v : json_string("[redacted]");
+    }
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            json_array_set_new(v, i, redact_json(t, json_incref(json_array_get(v, i))));
+        return v;
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *key;
+        json_t *member;
+        json_object_foreach(v, key, member) {
+            char *k = redact_needed(t, key, strlen(key)) ? redact(t, key) : NULL;
+            json_object_set_new(out, k ? k : key, redact_json(t, json_incref(member)));
+            free(k);
+        }
+        json_decref(v);
+        return out;
+    }
+    return v;
+}
+
 enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, bool retry,
                          const char *code, const char *fmt, ...)
 {

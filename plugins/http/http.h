@@ -97,6 +97,10 @@ bool allow_url(const struct http_type *t, const char *url, char *why, size_t why
 int redact_prepare(struct http_type *t);
 /* Replace every secret form in text with "[redacted]"; returns a new string. */
 char *redact(const struct http_type *t, const char *text);
+/* Whether data holds any form of a secret. */
+bool redact_needed(const struct http_type *t, const char *data, size_t len);
+/* v (stolen) with every secret in its strings and keys replaced; returns the result. */
+json_t *redact_json(const struct http_type *t, json_t *v);
 /* Set a redacted error and return the outcome. */
 enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, bool retry,
                          const char *code, const char *fmt, ...) TEL_PRINTF(5, 6);

@@ -507,6 +507,9 @@ static enum tel_run_result respond(const struct http_type *t, struct tel_attempt
         json_object_set_new(out, "body_encoding", json_string("base64"));
     }
     json_object_set_new(out, "body", body);
+    /* a server that echoes a secret back must not get it stored with the output */
+    if (t->secrets.n && (redact_needed(t, x->body.data, x->body.len) || t->response_headers))
+        out = redact_json(t, out);
     http_host->attempt_set_output(a, out);
     return TEL_RUN_OK;
 }

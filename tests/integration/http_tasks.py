@@ -48,6 +48,7 @@ s.close()
 
 srv.script("/users/a%20b%2Fc", Reply(200, {"user": "ab"}, {"X-Request-Id": "r-1", "X-Other": "no"}))
 srv.script("/json", Reply(200, {"ok": True}))
+srv.script("/echo", lambda r: Reply(200, {"auth": r.header("Authorization"), "n": 1}, {"X-Echo": r.header("Authorization")}))
 srv.script("/items", Reply(201, {"created": True}))
 srv.script("/text", Reply(200, "plain words"))
 srv.script("/flaky", [Reply(500, "boom"), Reply(200, {"second": True})])
@@ -112,6 +113,9 @@ task_types = (
                headers = { X-Key = "{{secret/token}}"; }; secrets = { token = "%(secret)s"; }; %(allow)s }; %(r1)s },
   { name = "secret_dead"; executor = "http";
     config = { url = "http://%(DEAD)s/x/{{secret/token}}"; secrets = { token = "%(secret)s"; }; allow = ["%(DEAD)s"]; }; %(r1)s },
+  { name = "echo"; executor = "http";
+    config = { url = "http://%(P)s/echo"; headers = { Authorization = "Bearer {{secret/token}}"; };
+               secrets = { token = "%(secret)s"; }; response_headers = ["X-Echo"]; %(allow)s }; %(r1)s },
   { name = "tls_default"; executor = "http"; config = { url = "https://%(T)s/json"; allow = ["%(T)s"]; }; %(r1)s },
   { name = "tls_ca"; executor = "http"; config = { url = "https://%(T)s/json"; ca_file = "%(cert)s"; allow = ["%(T)s"]; }; %(r1)s }
 );
@@ -313,6 +317,10 @@ checks.check("a failure whose URL has the secret in its query: the message is re
              t["error"]["message"])
 checks.check("(the secret did go out, URL-encoded, and in the header)",
              r.query == "key=s3cr3t%2Btok%2Fen%3DXyZzy" and r.header("X-Key") == SECRET, r.query)
+t = run("echo", {})
+checks.check("a server that echoes the secret back: the output has it redacted",
+             t["state"] == "succeeded" and t["output"]["body"] == {"auth": "Bearer [redacted]", "n": 1} and
+             t["output"]["headers"] == {"x-echo": "Bearer [redacted]"}, str(t.get("output")))
 t = run("secret_dead", {})
 checks.check("a connection failure to a URL with the secret in its path: http_connect, redacted",
              t["state"] == "failed" and err(t) == "http_connect" and "[redacted]" in t["error"]["message"], str(t.get("error")))

@@ -240,6 +240,14 @@ static void test_redact(void **state)
                          "line1\\nline2 end");
     assert_string_equal(s, "raw [redacted] url [redacted] lower [redacted] json [redacted] end");
     free(s);
+    json_t *v = json_loads("{\"a\": [\"x s3cr+t/=x\", 1], \"s3cr+t/=x\": \"k\", \"n\": null}", 0, NULL);
+    v = redact_json(&t, v);
+    char *text = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(text, "{\"[redacted]\":\"k\",\"a\":[\"x [redacted]\",1],\"n\":null}");
+    free(text);
+    json_decref(v);
+    assert_false(redact_needed(&t, "nothing here", 12));
+    assert_true(redact_needed(&t, "..s3cr%2Bt%2F%3Dx..", 19));
     for (size_t i = 0; t.redact[i]; i++)
         free(t.redact[i]);
     free(t.redact);
