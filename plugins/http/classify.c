@@ -271,8 +271,18 @@ enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, 
     /* redact the whole text before any cut, so no part of a secret survives a truncation */
     char *clean = msg ? redact(t, msg) : NULL;
     free(msg);
-    if (clean && strlen(clean) > 1000)
-        strcpy(clean + 997, "...");
+    if (clean && strlen(clean) > 1000) {
+        size_t cut = 997;
+        while (cut > 0 && ((unsigned char)clean[cut] & 0xC0) == 0x80) /* not inside a character */
+            cut--;
+        strcpy(clean + cut, "...");
+    }
+    /* the message is stored as a JSON string: it must be UTF-8 (a server's body may not be) */
+    json_t *probe = clean ? json_string(clean) : NULL;
+    for (char *p = clean; clean && !probe && *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    json_decref(probe);
     http_host->attempt_set_error(a, code, clean ? clean : "(out of memory)");
     free(clean);
     return retry ? TEL_RUN_RETRY : TEL_RUN_FATAL;

@@ -62,6 +62,7 @@ srv.script("/redirect-in", Reply(302, "", {"Location": "/json"}))
 srv.script("/redirect-ftp", Reply(302, "", {"Location": "ftp://127.0.0.1/x"}))
 srv.script("/loop", Reply(302, "", {"Location": "/loop"}))
 srv.script("/big", Reply(200, "x" * (2 * 1024 * 1024)))
+srv.script("/latin1", Reply(500, b"caf\xe9 \xff broken", content_type="text/plain; charset=latin1"))
 other.script("/stolen", Reply(200, {"stolen": True}))
 other.script("/warm", Reply(200, {"warm": True}))
 if tls:
@@ -106,6 +107,7 @@ task_types = (
   { name = "from_input"; executor = "http"; config = { url = "{{input/base}}/stolen"; %(allow)s }; %(r1)s },
   { name = "big"; executor = "http"; config = { url = "http://%(P)s/big"; max_response_kb = 64; %(allow)s };
     retry = { max_attempts = 3; initial_interval_s = 0.05; }; },
+  { name = "latin1"; executor = "http"; config = { url = "http://%(P)s/latin1"; %(allow)s }; %(r1)s },
   { name = "notfound"; executor = "http"; config = { url = "http://%(P)s/nothing-here"; %(allow)s };
     retry = { max_attempts = 3; initial_interval_s = 0.05; }; },
   { name = "secret_url"; executor = "http";
@@ -176,7 +178,7 @@ checks.check("the secret goes out as the bearer token", r is not None and r.head
 checks.check("the attempt's token goes out as Idempotency-Key",
              r is not None and r.header("Idempotency-Key") == t["id"] + "/1", r and r.header("Idempotency-Key"))
 checks.check("{{task/id}} and raw header values", r is not None and r.header("X-Task") == t["id"] and r.header("X-Note") == "plain")
-checks.check("the attempt records status, time and a URL", t["attempts"][0].get("status") == 200 and
+checks.check("the attempt records status, time and a URL", t["attempts"][0].get("http_status") == 200 and
              "time_ms" in t["attempts"][0] and t["attempts"][0].get("url", "").startswith("http://"), str(t["attempts"][0]))
 
 # --- bodies ---
@@ -229,6 +231,9 @@ checks.check("a 503 with an HTTP-date Retry-After waits until then",
 t = run("notfound", {})
 checks.check("a 404 is fatal (http_404, one attempt of 3)", t["state"] == "failed" and err(t) == "http_404" and
              len(t["attempts"]) == 1, str(t.get("error")))
+t = run("latin1", {})
+checks.check("an error body that is not UTF-8 still gives a readable error message",
+             t["state"] == "failed" and err(t) == "http_500" and "caf? ? broken" in t["error"]["message"], str(t.get("error")))
 t = run("big", {})
 checks.check("a body over max_response_kb fails with response_too_large, not retried",
              t["state"] == "failed" and err(t) == "response_too_large" and len(t["attempts"]) == 1, str(t.get("error")))
