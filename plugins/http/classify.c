@@ -288,6 +288,20 @@ enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, 
     return retry ? TEL_RUN_RETRY : TEL_RUN_FATAL;
 }
 
+json_t *json_text(const char *s)
+{
+    json_t *v = json_string(s ? s : "");
+    if (v)
+        return v;
+    char *copy = strdup(s); /* not UTF-8: keep the ASCII, mark the rest */
+    for (char *p = copy; p && *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = json_string(copy ? copy : "");
+    free(copy);
+    return v;
+}
+
 bool content_type_is_json(const char *ct)
 {
     if (!ct)

@@ -104,6 +104,8 @@ json_t *redact_json(const struct http_type *t, json_t *v);
 /* Set a redacted error and return the outcome. */
 enum tel_run_result http_fail(struct tel_attempt *a, const struct http_type *t, bool retry,
                          const char *code, const char *fmt, ...) TEL_PRINTF(5, 6);
+/* A JSON string of s; bytes that are not UTF-8 become '?'. */
+json_t *json_text(const char *s);
 /* True for application/json and any type ending in +json. */
 bool content_type_is_json(const char *ct);
 

@@ -475,7 +475,7 @@ static json_t *response_headers(const struct http_type *t, CURL *e)
                 break;
         }
         if (v.data)
-            json_object_set_new(h, *name, json_string(v.data));
+            json_object_set_new(h, *name, json_text(v.data));
         buf_free(&v);
     }
     return h;
@@ -644,8 +644,8 @@ enum tel_run_result http_run(void *state, void *type_state, struct tel_attempt *
     curl_easy_getinfo(p->easy, CURLINFO_TOTAL_TIME, &secs);
     curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &eff);
     char *clean = redact(t, eff ? eff : url);
-    h->attempt_set_details(a, json_pack("{s:s, s:s?, s:i, s:i, s:i, s:i, s:b}", "method", t->method,
-                                        "url", clean, "http_status", (json_int_t)status, "redirects",
+    h->attempt_set_details(a, json_pack("{s:s, s:o, s:i, s:i, s:i, s:i, s:b}", "method", t->method,
+                                        "url", json_text(clean), "http_status", (json_int_t)status, "redirects",
                                         (json_int_t)redirects, "time_ms", (json_int_t)(secs * 1000),
                                         "response_bytes", (json_int_t)x.body.len,
                                         "connection_reused", connects == 0 && status > 0));
