@@ -7,7 +7,7 @@ PACKAGES="
   libjansson-dev libconfig-dev liblmdb-dev lmdb-utils libseccomp-dev libcap-dev
   libpcre2-dev libidn2-dev libcurl4-openssl-dev
   libcmocka-dev clang libclang-rt-14-dev valgrind binutils groff-base man-db
-  python3 procps util-linux iproute2 bubblewrap prometheus
+  python3 procps util-linux iproute2 bubblewrap prometheus openssl
 "
 missing=""
 for p in $PACKAGES; do

@@ -2,7 +2,7 @@
 if HAVE_CMOCKA
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry \
 	tests/unit/test_lifecycle tests/unit/test_server tests/unit/test_server_limits \
-	tests/unit/test_server_socket tests/unit/test_metrics
+	tests/unit/test_server_socket tests/unit/test_metrics tests/unit/test_http_template
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -45,3 +45,8 @@ tests_unit_test_telctl_LDADD = $(UNIT_LDADD)
 tests_unit_test_client_SOURCES = tests/unit/test_client.c tests/unit/testutil.h
 tests_unit_test_client_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_client_LDADD = $(UNIT_LDADD)
+# The http plugin's template engine and helpers: plugin-internal files built in here too.
+tests_unit_test_http_template_SOURCES = tests/unit/test_http_template.c tests/unit/testutil.h \
+	plugins/http/template.c plugins/http/template.h plugins/http/classify.c plugins/http/http.h
+tests_unit_test_http_template_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+tests_unit_test_http_template_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
