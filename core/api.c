@@ -224,7 +224,14 @@ static void m_get(struct call *c)
     if (!check_params(c, known) || !param_string(c, "id", true, &id))
         return;
     struct lc_error err = { 0 };
-    reply_lc(c, lc_get(c->api->lc, id, &err), &err);
+    size_t len;
+    char *text = lc_get_text(c->api->lc, id, &len, &err);
+    if (!text) {
+        server_error(c->conn, c->id, err.code, err.message, err.data);
+        return;
+    }
+    server_reply_raw(c->conn, c->id, text, len);
+    free(text);
 }
 
 static void m_list(struct call *c)
@@ -724,9 +731,11 @@ void api_close(struct api *a)
     if (a->metrics && a->gen->cfg->daemon.metrics_textfile)
         write_textfile(a); /* the last counts, then stop */
     loop_timer_disarm(a->loop, &a->textfile_timer);
-    events_free(a->events);
+    /* the server first: closing its connections tells the events (on_close) */
     if (a->server)
         server_close(a->server);
+    a->server = NULL;
+    events_free(a->events);
     loop_watch_remove(a->backup_watch);
     if (a->backup_fd >= 0)
         close(a->backup_fd);

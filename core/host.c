@@ -55,12 +55,28 @@ static void host_set_output(struct tel_attempt *a, json_t *output)
     a->output = output;
 }
 
+/* A copy that is valid UTF-8 (JSON cannot hold anything else): a plugin's message may
+ * quote a program's output byte for byte.  Invalid bytes become '?'. */
+static char *utf8_copy(const char *s)
+{
+    json_t *probe = json_string(s);
+    if (probe) {
+        json_decref(probe);
+        return strdup(s);
+    }
+    char *copy = strdup(s);
+    for (unsigned char *p = (unsigned char *)copy; p && *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    return copy;
+}
+
 static void host_set_error(struct tel_attempt *a, const char *code, const char *message)
 {
     free(a->error_code);
     free(a->error_message);
-    a->error_code = strdup(code && *code ? code : "error");
-    a->error_message = strdup(message ? message : "");
+    a->error_code = utf8_copy(code && *code ? code : "error");
+    a->error_message = utf8_copy(message ? message : "");
 }
 
 static void host_set_details(struct tel_attempt *a, json_t *details)

@@ -171,7 +171,7 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     if (rc == 0) {
         /* FIFO order within a priority: the submit event's sequence number */
         t->order = store_last_seq(lc->store) + 1;
-        json_object_set_new(rec, "order", json_integer((json_int_t)t->order));
+        json_object_set_new(rec, "submit_seq", json_integer((json_int_t)t->order));
         rc = lc_append_event(lc, t, "submitted", NULL);
     }
     if (rc == 0) {
@@ -202,44 +202,90 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
     return submit_result(t, t->id_str, task_state_name(t->state), false);
 }
 
-/* The task as the API shows it: the record, its input and (when stored) its output. */
-static json_t *task_view(struct lifecycle *lc, const uint8_t id[16], json_t *rec, json_t *input)
+/* Append to a growing buffer; false when out of memory. */
+static bool append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
-    json_t *view = json_deep_copy(rec);
-    json_object_del(view, "_due_ms");
-    json_object_del(view, "order");
-    json_object_set(view, "input", input);
-    struct store_val out;
-    if (store_output_get(lc->store, id, &out) == 0) {
-        json_t *output = json_loadb(out.data, out.len, JSON_DECODE_ANY, NULL);
-        if (output)
-            json_object_set_new(view, "output", output);
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b)
+            return false;
+        *buf = b;
+        *cap = c;
     }
-    return view;
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return true;
 }
 
-json_t *lc_get(struct lifecycle *lc, const char *id_str, struct lc_error *err)
+/* The task as the API shows it — its record with "input" and, once stored, "output" —
+ * spliced from the JSON texts (stored, or dumped from memory) without parsing them: this
+ * is the hot read path. */
+char *lc_get_text(struct lifecycle *lc, const char *id_str, size_t *len_out,
+                  struct lc_error *err)
 {
     uint8_t id[16];
     if (parse_id(id_str, id, err) < 0)
         return NULL;
     struct task *t = task_table_get(&lc->tasks, id);
-    if (t)
-        return task_view(lc, id, t->rec, t->input);
-    struct store_val r, in;
-    json_t *view = NULL;
-    if (store_task_get(lc->store, id, &r) == 0 && store_input_get(lc->store, id, &in) == 0) {
-        json_t *rec = json_loadb(r.data, r.len, 0, NULL);
-        json_t *input = json_loadb(in.data, in.len, JSON_DECODE_ANY, NULL);
-        if (rec && input)
-            view = task_view(lc, id, rec, input);
-        json_decref(rec);
-        json_decref(input);
+    char *rec_dump = NULL, *input_dump = NULL;
+    struct store_val rec = { 0 }, input = { 0 }, output = { 0 };
+    bool ok;
+    if (t) {
+        rec_dump = json_dumps(t->rec, JSON_COMPACT);
+        input_dump = json_dumps(t->input, JSON_COMPACT | JSON_ENCODE_ANY);
+        ok = rec_dump && input_dump;
+        if (ok) {
+            rec = (struct store_val){ rec_dump, strlen(rec_dump) };
+            input = (struct store_val){ input_dump, strlen(input_dump) };
+        }
+    } else {
+        ok = store_task_get(lc->store, id, &rec) == 0 && store_input_get(lc->store, id, &input) == 0;
     }
+    bool has_output = ok && store_output_get(lc->store, id, &output) == 0 && output.len > 0;
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    const char *r = rec.data;
+    if (ok && rec.len >= 2 && r[rec.len - 1] == '}') {
+        ok = append(&out, &len, &cap, r, rec.len - 1) &&
+             append(&out, &len, &cap, rec.len > 2 ? ",\"input\":" : "\"input\":",
+                    rec.len > 2 ? 9 : 8) &&
+             append(&out, &len, &cap, input.data, input.len) &&
+             (!has_output || (append(&out, &len, &cap, ",\"output\":", 10) &&
+                              append(&out, &len, &cap, output.data, output.len))) &&
+             append(&out, &len, &cap, "}", 1);
+    } else if (ok) {
+        ok = false; /* not an object: cannot happen for records we wrote */
+    }
+    free(rec_dump);
+    free(input_dump);
     if (!store_turn_open(lc->store))
         store_read_end(lc->store);
+    if (!ok) {
+        free(out);
+        if (!t && !rec.data)
+            set_err(err, RPC_NOT_FOUND, "no task with id %s", id_str);
+        else
+            set_err(err, RPC_INTERNAL_ERROR, "cannot read task %s", id_str);
+        return NULL;
+    }
+    *len_out = len;
+    return out;
+}
+
+json_t *lc_get(struct lifecycle *lc, const char *id_str, struct lc_error *err)
+{
+    size_t len;
+    char *text = lc_get_text(lc, id_str, &len, err);
+    if (!text)
+        return NULL;
+    json_t *view = json_loadb(text, len, 0, NULL);
+    free(text);
     if (!view)
-        set_err(err, RPC_NOT_FOUND, "no task with id %s", id_str);
+        set_err(err, RPC_INTERNAL_ERROR, "cannot read task %s", id_str);
     return view;
 }
 
@@ -427,8 +473,6 @@ json_t *lc_list(struct lifecycle *lc, int state, const char *type, size_t limit,
         bool keep = (state < 0 || task_state_parse(json_string_value(json_object_get(r, "state")) ?: "") == state) &&
                     (!type || strcmp(json_string_value(json_object_get(r, "type")) ?: "", type) == 0);
         if (keep) {
-            json_object_del(r, "_due_ms");
-            json_object_del(r, "order");
             json_array_append(tasks, r);
         }
         json_decref(r);

@@ -20,6 +20,8 @@ void lc_close_attempt(struct lifecycle *lc, struct task *t, const char *outcome,
     if (!a || json_object_get(a, "finished_at"))
         return;
     task_close_attempt(t, outcome, code, message, now_ms);
+    if (t->started_ms)
+        json_object_set_new(a, "duration_ms", json_integer(now_ms - t->started_ms));
     lc_count(lc, "tel_attempts_total", "Attempts, by outcome.", t->type, "outcome", outcome);
 }
 
@@ -65,19 +67,14 @@ int lc_write_record(struct lifecycle *lc, struct task *t, bool submitted)
         rc = store_active_put(st, t->id, (uint8_t)t->state);
     }
     /* the due index holds exactly the retry_wait tasks' next attempt times */
-    int64_t stored_due = json_integer_value(json_object_get(t->rec, "_due_ms"));
     int64_t want_due = t->state == TASK_RETRY_WAIT ? t->next_ms : 0;
-    if (rc == 0 && stored_due != want_due) {
-        if (stored_due)
-            rc = store_due_delete(st, stored_due, t->id);
+    if (rc == 0 && t->stored_due_ms != want_due) {
+        if (t->stored_due_ms)
+            rc = store_due_delete(st, t->stored_due_ms, t->id);
         if (rc == 0 && want_due)
             rc = store_due_put(st, want_due, t->id);
-        if (rc == 0) {
-            if (want_due)
-                json_object_set_new(t->rec, "_due_ms", json_integer(want_due));
-            else
-                json_object_del(t->rec, "_due_ms");
-        }
+        if (rc == 0)
+            t->stored_due_ms = want_due; /* (a failed op reloads the task, and this with it) */
     }
     if (rc == 0) {
         char *rec = json_dumps(t->rec, JSON_COMPACT);
@@ -162,6 +159,7 @@ void lc_reload(struct lifecycle *lc, struct task *t)
     t->interrupts = fresh->interrupts;
     t->queued_ms = fresh->queued_ms;
     t->next_ms = fresh->next_ms;
+    t->stored_due_ms = fresh->stored_due_ms;
     t->started_ms = fresh->started_ms;
     task_free(fresh);
     sched_arm(lc, t);

@@ -62,6 +62,8 @@ struct lc_submit {
 /* Each returns a new JSON result, or NULL with err filled. */
 json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_error *err);
 json_t *lc_get(struct lifecycle *lc, const char *id, struct lc_error *err);
+/* The same as JSON text (caller frees), without parsing what is stored: task.get. */
+char *lc_get_text(struct lifecycle *lc, const char *id, size_t *len, struct lc_error *err);
 json_t *lc_list(struct lifecycle *lc, int state, const char *type, size_t limit,
                 const char *after, struct lc_error *err);
 json_t *lc_cancel(struct lifecycle *lc, const char *id, const char *reason, uid_t caller,

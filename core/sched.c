@@ -137,6 +137,22 @@ void sched_dequeue(struct lifecycle *lc, struct task *t)
 
 static int64_t secs(double s) { return (int64_t)(s * 1000.0); }
 
+/* The latest sign of life of t's current attempt (wall ms): its start, a task.heartbeat,
+ * or a heartbeat its in-process executor sent through the host table (monotonic there). */
+static int64_t last_heartbeat(struct task *t)
+{
+    int64_t last = t->heartbeat_ms > t->started_ms ? t->heartbeat_ms : t->started_ms;
+    if (t->run) {
+        int64_t mono = atomic_load(&t->run->attempt.last_heartbeat_ms);
+        if (mono > 0) {
+            int64_t wall = lc_now() - (loop_now_ms() - mono);
+            if (wall > last)
+                last = wall;
+        }
+    }
+    return last;
+}
+
 /* The task's nearest deadline (wall ms), or 0 when it has none. */
 static int64_t next_deadline(struct lifecycle *lc, struct task *t)
 {
@@ -156,8 +172,7 @@ static int64_t next_deadline(struct lifecycle *lc, struct task *t)
         if (to->run_s > 0)
             CONSIDER(t->started_ms + secs(to->run_s));
         if (to->heartbeat_s > 0)
-            CONSIDER((t->heartbeat_ms > t->started_ms ? t->heartbeat_ms : t->started_ms) +
-                     secs(to->heartbeat_s));
+            CONSIDER(last_heartbeat(t) + secs(to->heartbeat_s));
     }
 #undef CONSIDER
     return best;
@@ -203,9 +218,7 @@ static void on_task_timer(void *arg)
         message = "the attempt ran longer than timeouts.run_s";
         attempt_level = true;
     } else if (to && (t->state == TASK_RUNNING || t->state == TASK_WAITING) &&
-               to->heartbeat_s > 0 &&
-               now >= (t->heartbeat_ms > t->started_ms ? t->heartbeat_ms : t->started_ms) +
-                          secs(to->heartbeat_s)) {
+               to->heartbeat_s > 0 && now >= last_heartbeat(t) + secs(to->heartbeat_s)) {
         code = "heartbeat_timeout";
         message = "no heartbeat within timeouts.heartbeat_s";
         attempt_level = true;
@@ -559,9 +572,6 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
     json_t *rec_attempt = task_current_attempt(t);
     if (a->details && rec_attempt)
         json_object_update(rec_attempt, a->details);
-    if (rec_attempt)
-        json_object_set_new(rec_attempt, "duration_ms",
-                            json_integer(r->finished_ms - r->handed_ms));
     if (lc->stopping && r->result != TEL_RUN_OK) {
         /* cut off by our own shutdown: not the task's fault, run it again after restart */
         lc->stats.interrupted++;

@@ -92,6 +92,9 @@ int server_error(struct conn *c, json_t *id, int code, const char *message, json
  * max_output_bytes: pausing reads bounds replies, but only this bounds notifications. */
 int server_notify(struct conn *c, const char *method, json_t *params);
 
+/* A reply whose result is already serialised (a JSON value, len bytes).  id: borrowed. */
+int server_reply_raw(struct conn *c, json_t *id, const char *result, size_t len);
+
 /* The same with params already serialised (a JSON value, len bytes): for streams of
  * stored JSON that need not be parsed to be sent. */
 int server_notify_raw(struct conn *c, const char *method, const char *params, size_t len);

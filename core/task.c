@@ -88,13 +88,14 @@ struct task *task_from_record(const uint8_t id[16], const char *rec_json, size_t
     }
     t->state = (enum task_state)state;
     t->priority = json_integer_value(json_object_get(rec, "priority"));
-    t->order = (uint64_t)json_integer_value(json_object_get(rec, "order"));
+    t->order = (uint64_t)json_integer_value(json_object_get(rec, "submit_seq"));
     t->attempt = (uint32_t)json_array_size(json_object_get(rec, "attempts"));
     t->interrupts = (uint32_t)json_integer_value(json_object_get(rec, "interrupts"));
     t->owner = (uid_t)json_integer_value(json_object_get(rec, "owner_uid"));
     t->created_ms = rec_time(rec, "created_at");
     t->queued_ms = rec_time(rec, "queued_at");
     t->next_ms = rec_time(rec, "next_attempt_at");
+    t->stored_due_ms = t->state == TASK_RETRY_WAIT ? t->next_ms : 0;
     json_t *a = task_current_attempt(t);
     if (a)
         t->started_ms = rec_time(a, "started_at");

@@ -47,6 +47,7 @@ struct task {
     int64_t queued_ms;        /* wall: when it last became pending (queue timeout) */
     int64_t started_ms;       /* wall: when the current attempt started */
     int64_t next_ms;          /* wall: retry_wait's due time (0 = none) */
+    int64_t stored_due_ms;    /* the due-index entry the store holds for it (0 = none) */
     int64_t heartbeat_ms;     /* wall: last heartbeat of the current attempt */
     uid_t owner;              /* the submitter's uid */
     struct run *run;          /* the attempt a worker holds, or NULL */

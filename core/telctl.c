@@ -296,6 +296,7 @@ int main(int argc, char **argv)
                          : g.timeout_s * 1000 > INT_MAX ? INT_MAX : (int)(g.timeout_s * 1000);
     bool tty = isatty(STDOUT_FILENO);
     ctl.json = g.json || !tty;
+    ctl.json_asked = g.json;
     ctl.color = !ctl.json && tty && !getenv("NO_COLOR");
     ctl.stderr_tty = isatty(STDERR_FILENO);
 

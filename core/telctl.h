@@ -33,6 +33,7 @@ struct telctl {
     const char *socket;
     const char *socket_origin;   /* "-s", "TEL_SOCKET" or "the default" */
     bool json;                   /* --json, or stdout is not a terminal */
+    bool json_asked;             /* --json itself (submit prints a bare id otherwise) */
     bool color;                  /* stdout is a terminal and NO_COLOR is unset */
     bool stderr_tty;
     int timeout_ms;

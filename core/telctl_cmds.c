@@ -99,7 +99,12 @@ int cmd_run_simple(struct telctl *ctl, const struct cmd_spec *spec, struct cmd_a
     for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++)
         if (strcmp(views[i].method, spec->method) == 0)
             show = views[i].show;
-    telctl_print_result(ctl, &reply, show);
+    /* `telctl submit` prints the task id (DESIGN.md: scripts write id=$(telctl submit ...)),
+     * on a terminal or not; --json gives the whole result */
+    if (strcmp(spec->method, "task.submit") == 0 && !ctl->json_asked)
+        show_submitted(ctl, reply.result);
+    else
+        telctl_print_result(ctl, &reply, show);
     client_msg_free(&reply);
     return EXIT_OK;
 }

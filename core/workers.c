@@ -29,7 +29,24 @@ struct workers {
     unsigned abandoned;   /* abandoned runs still executing */
     unsigned queued;
     bool stopping;
+    bool orphaned;  /* workers_free gave up waiting for a thread stuck in an executor */
+    struct workers *next_orphan;
 };
+
+/* Pools whose threads were still inside an executor at shutdown.  They stay allocated —
+ * the stuck threads use them, and what they hold (a run, its configuration generation with
+ * the plugin's code) — until the process exits, and stay reachable so that is not
+ * mistaken for a leak. */
+static struct workers *orphans;
+static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void destroy(struct workers *w)
+{
+    close(w->done_fd);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}
 
 static void *worker_main(void *p)
 {
@@ -286,10 +303,12 @@ void workers_free(struct workers *w, int grace_ms)
     if (alive) {
         log_warn("worker threads still inside an executor at shutdown",
                  "threads", log_fmt("%u", alive));
-        return; /* they still use w: leak it with them */
+        pthread_mutex_lock(&orphans_lock);
+        w->orphaned = true;
+        w->next_orphan = orphans;
+        orphans = w;
+        pthread_mutex_unlock(&orphans_lock);
+        return;
     }
-    close(w->done_fd);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
-    free(w);
+    destroy(w);
 }

@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from telrpc import Checks, Teld, testexec_path  # noqa: E402
@@ -36,8 +37,14 @@ c.wait_state(c.call("task.submit", {"type": "w", "input": {}})["id"], ["succeede
 sandbox = c.call("server.status")["sandbox"].get("userns", False)
 if sandbox:
     c.wait_state(c.call("task.submit", {"type": "sleepy", "input": {}})["id"], ["timed_out"])
-text = c.call("metrics.get")["text"]
-exported = set(re.findall(r"^# TYPE (tel_[a-z_]+) ", text, re.M))
+# the task is timed out at once; the sandbox's kill and reap (and their metrics) follow
+deadline = time.monotonic() + 10
+while True:
+    text = c.call("metrics.get")["text"]
+    exported = set(re.findall(r"^# TYPE (tel_[a-z_]+) ", text, re.M))
+    if not sandbox or "tel_sandbox_kills_total" in exported or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
 missing = sorted(n for n in used - exported if sandbox or not n.startswith("tel_sandbox_"))
 checks.check("every metric the dashboard uses is exported", not missing, "missing: %s" % missing)
 c.close()

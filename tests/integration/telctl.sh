@@ -63,15 +63,15 @@ check "teld starts" wait_for "$T/teld.log" 'msg="teld started"'
 # ---- submit and get ----
 tc submit work --input '{"n": 1}' --label team=blue --workflow wf-7:step2 --key k1
 check "submit exits 0" [ "$RC" -eq 0 ]
-ID=$(field 'd["id"]' <"$T/out")
-is "submit prints the id (as JSON when not on a terminal)" "$(echo "$ID" | grep -Ec '^[0-9a-f-]{36}$')" 1
+ID=$(cat "$T/out")
+is "submit prints the bare task id (DESIGN.md: id=\$(telctl submit ...))" "$(grep -Ec '^[0-9a-f-]{36}$' "$T/out")" 1
 tc get "$ID"
 check "get exits 0" [ "$RC" -eq 0 ]
 is "get returns the task as teld sent it" "$(field 'd["id"], d["type"], d["input"], d["labels"], d["workflow"]' <"$T/out")" \
     "$ID work {'n': 1} {'team': 'blue'} {'id': 'wf-7', 'step': 'step2'}"
 is "get prints one line" "$(wc -l <"$T/out")" 1
-tc submit work --input '{"n": 1}' --key k1
-is "the same key gives the same task back" "$(field 'd["id"], d["duplicate"]' <"$T/out")" "$ID True"
+tc --json submit work --input '{"n": 1}' --key k1
+is "the same key gives the same task back (--json: the whole result)" "$(field 'd["id"], d["duplicate"]' <"$T/out")" "$ID True"
 tc get 01a21e00-0000-7000-8000-000000000000
 is "get of an unknown id: exit 4" "$RC" 4
 check "a refusal prints CODE MESSAGE" contains "$T/err" "telctl: -32001 no task with id 01a21e00-0000-7000-8000-000000000000"
@@ -113,7 +113,7 @@ is "submit --wait on a finished duplicate returns at once" "$RC $(field 'd["id"]
 # ---- ls paging ----
 : >"$T/bulk_ids"
 for i in $(seq 25); do
-    "$TELCTL" submit bulk --input "{\"i\": $i}" | field 'd["id"]' >>"$T/bulk_ids"
+    "$TELCTL" submit bulk --input "{\"i\": $i}" >>"$T/bulk_ids"
 done
 tc ls --type bulk --limit 10
 is "ls --limit 10 gives one page of 10 and a next" "$(field 'len(d["tasks"]), "next" in d' <"$T/out")" "10 True"
@@ -127,7 +127,7 @@ is "ls --state with an unknown state: exit 4" "$RC" 4
 
 # ---- cancel ----
 tc submit work --input '{"block": true}'
-BID=$(field 'd["id"]' <"$T/out")
+BID=$(cat "$T/out")
 tc cancel "$BID" --reason "not needed"
 is "cancel exits 0, the task is cancelled" "$RC $(field 'd["state"]' <"$T/out")" "0 cancelled"
 tc get "$BID"
@@ -138,7 +138,7 @@ check "with -32002" contains "$T/err" "telctl: -32002 task $BID is already cance
 
 # ---- complete, fail, heartbeat of a deferred task; fencing ----
 tc submit work --input '{"defer": true}'
-DID=$(field 'd["id"]' <"$T/out")
+DID=$(cat "$T/out")
 check "a deferred task waits" wait_state "$DID" waiting
 tc heartbeat "$DID" --attempt 1
 is "heartbeat of the current attempt exits 0" "$RC $(field 'd["state"]' <"$T/out")" "0 waiting"
@@ -154,7 +154,7 @@ tc get "$DID"
 is "the output given to complete is the task's output" "$(field 'd["output"]' <"$T/out")" "{'result': [1, 2, 3]}"
 
 tc submit work --input '{"defer": true}'
-FID=$(field 'd["id"]' <"$T/out")
+FID=$(cat "$T/out")
 wait_state "$FID" waiting
 tc fail "$FID" --attempt 1 --code flaky --message "try again"
 is "fail (retryable) puts the task in retry_wait" "$RC $(field 'd["state"]' <"$T/out")" "0 retry_wait"
@@ -223,9 +223,9 @@ SINCE=$("$TELCTL" status | field 'd["store"]["last_seq"]')
 "$TELCTL" watch --since "$SINCE" >"$T/watch.out" 2>"$T/watch.err" &
 WATCH_PID=$!
 tc submit work --input '{"n": "before"}'
-W1=$(field 'd["id"]' <"$T/out")
+W1=$(cat "$T/out")
 tc submit work --input '{"sleep_ms": 800}'
-W2=$(field 'd["id"]' <"$T/out")
+W2=$(cat "$T/out")
 check "watch shows the events as they happen" wait_for "$T/watch.out" "\"task_id\":\"$W1\",\"type\":\"work\",\"state\":\"succeeded\""
 wait_for "$T/watch.out" "\"task_id\":\"$W2\",\"type\":\"work\",\"state\":\"running\"" >/dev/null
 kill -TERM "$TELD_PID"
@@ -244,7 +244,7 @@ start_teld "$T/teld.conf" "$T/teld2.log"
 MAIN_PID=$TELD_PID
 check "teld starts again" wait_for "$T/teld2.log" 'msg="teld started"'
 tc submit work --input '{"n": "after"}'
-W3=$(field 'd["id"]' <"$T/out")
+W3=$(cat "$T/out")
 check "watch reconnects and shows events after the restart" \
     wait_for "$T/watch.out" "\"task_id\":\"$W3\",\"type\":\"work\",\"state\":\"succeeded\"" 15
 wait_state "$W2" succeeded
@@ -273,7 +273,7 @@ SINCE=$("$TELCTL" status | field 'd["store"]["last_seq"]')
 "$TELCTL" watch --since "$SINCE" >"$T/watch2.out" 2>"$T/watch2.err" &
 WATCH_PID=$!
 tc submit work
-check "a second watch runs" wait_for "$T/watch2.out" "\"task_id\":\"$(field 'd["id"]' <"$T/out")\""
+check "a second watch runs" wait_for "$T/watch2.out" "\"task_id\":\"$(cat "$T/out")\""
 kill -STOP "$WATCH_PID"
 # 400 failing tasks whose events carry a 1 KiB error code: far more than teld buffers for
 # a subscriber that does not read (256 KiB) plus the socket's own buffer

@@ -11,7 +11,8 @@
  *   {"retry_after_ms": N}      with a failure: ask for that delay
  *   {"heartbeat_every_ms": N}  with sleep_ms: heartbeat while sleeping
  *   {"crash": true}            abort() the whole daemon (crash-recovery tests)
- *   {"crash_times": N}         abort() on attempts 1..N only */
+ *   {"crash_times": N}         abort() on attempts 1..N only
+ *   {"bad_utf8": true}         with a failure: a message that is not valid UTF-8 */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -120,7 +121,9 @@ static enum tel_run_result run_script(struct tel_attempt *a)
     }
     if (n <= (uint32_t)num(in, "fail_times")) {
         char msg[64];
-        snprintf(msg, sizeof(msg), "asked to fail attempt %u", n);
+        snprintf(msg, sizeof(msg), json_is_true(json_object_get(in, "bad_utf8"))
+                                       ? "asked to fail attempt %u \xff\xfe raw bytes"
+                                       : "asked to fail attempt %u", n);
         host->attempt_set_error(a, code ? code : "test_failure", msg);
         if (json_object_get(in, "retry_after_ms"))
             host->attempt_retry_after(a, num(in, "retry_after_ms"));

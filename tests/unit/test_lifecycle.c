@@ -343,6 +343,40 @@ static void test_stuck_executor_abandoned(void **state)
     env_free(e);
 }
 
+/* An in-process executor's heartbeats (tel_host.attempt_heartbeat) keep its attempt
+ * alive past timeouts.heartbeat_s; silence does not. */
+static void test_heartbeats(void **state)
+{
+    struct env *e = env_new(
+        "{ name = \"t\"; executor = \"t\"; timeouts = { heartbeat_s = 0.3; };"
+        "  retry = { max_attempts = 1; }; }", 2, NULL, 64);
+    char *beating = submit(e, "t", "{\"sleep_ms\": 900, \"heartbeat_every_ms\": 100}");
+    char *silent = submit(e, "t", "{\"sleep_ms\": 900}");
+    json_t *t = wait_state(e, beating, "succeeded", 3000);
+    json_decref(t);
+    t = wait_state(e, silent, "timed_out", 3000);
+    assert_string_equal(error_code(t), "heartbeat_timeout");
+    json_decref(t);
+    free(beating);
+    free(silent);
+    env_free(e);
+}
+
+/* An error message that is not UTF-8 is kept (made valid), not lost. */
+static void test_error_not_utf8(void **state)
+{
+    struct env *e = env_new(NULL, 2, NULL, 64);
+    char *id = submit(e, "t", "{\"fatal\": false, \"fail_times\": 9, \"bad_utf8\": true}");
+    json_t *t = wait_state(e, id, "failed", 3000);
+    assert_string_equal(error_code(t), "test_failure");
+    assert_contains(json_string_value(json_object_get(json_object_get(t, "error"), "message")),
+                    "asked to fail attempt 3 ?? raw bytes");
+    assert_non_null(json_object_get(attempt(t, 0), "duration_ms"));
+    json_decref(t);
+    free(id);
+    env_free(e);
+}
+
 static void test_cancel(void **state)
 {
     struct env *e = env_new("{ name = \"t\"; executor = \"t\"; concurrency = 1; }", 2, NULL, 64);
@@ -797,6 +831,8 @@ int main(void)
         cmocka_unit_test(test_backoff_and_retry_after),
         cmocka_unit_test(test_run_timeout),
         cmocka_unit_test(test_stuck_executor_abandoned),
+        cmocka_unit_test(test_heartbeats),
+        cmocka_unit_test(test_error_not_utf8),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_deferred_and_fencing),
         cmocka_unit_test(test_priority_fifo),
