@@ -28,20 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 #define IDLE 1000
 
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
+static double now_us(void) { return bench_now_s() * 1e6; }
 
 static void fill_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -52,38 +43,6 @@ static void fill_addr(struct sockaddr_un *sa, const char *path)
         exit(1);
     }
     memcpy(sa->sun_path, path, len + 1);
-}
-
-static int conn_open(const char *path, double wait_s)
-{
-    double until = now_us() + wait_s * 1e6;
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            die("socket");
-        struct sockaddr_un sa;
-        fill_addr(&sa, path);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            return fd;
-        close(fd);
-        if (now_us() > until)
-            return -1;
-        usleep(5000);
-    }
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            die("write");
-        }
-        p += w;
-        n -= (size_t)w;
-    }
 }
 
 /* Read one line into buf (without the '\n'); returns its length.  The protocol is one
@@ -120,10 +79,10 @@ static pid_t start_echo(const char *path)
     struct sockaddr_un sa;
     fill_addr(&sa, path);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0)
-        die("echo server");
+        bench_die("echo server");
     pid_t pid = fork();
     if (pid < 0)
-        die("fork");
+        bench_die("fork");
     if (pid == 0) {
         for (;;) {
             int fd = accept(lfd, NULL, NULL);
@@ -151,72 +110,21 @@ static pid_t start_echo(const char *path)
 
 static pid_t start_teld(const char *teld, const char *dir, const char *plugin)
 {
-    char conf[4096], path[4200];
-    snprintf(path, sizeof(path), "%s/teld.conf", dir);
+    char conf[4096];
     snprintf(conf, sizeof(conf),
              "daemon = { state_dir = \"state\"; workers = 2; log_level = \"warn\"; };\n"
              "plugins = ( { name = \"noop\"; path = \"%s\"; } );\n"
              "task_types = ( { name = \"noop\"; executor = \"noop\"; } );\n",
              plugin);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        die("config");
-    fputs(conf, f);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        char log[4200];
-        snprintf(log, sizeof(log), "%s/teld.log", dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(126);
-        execl(teld, "teld", "-c", path, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int st;
-    if (waitpid(pid, &st, 0) == pid && !(WIFEXITED(st) && WEXITSTATUS(st) == 0) &&
-        !(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM))
-        fprintf(stderr, "warning: pid %d exited with status 0x%x\n", (int)pid, st);
+    return bench_start_teld(teld, dir, conf);
 }
 
 /* One request and its reply on fd; returns the reply. */
 static char *call_line(int fd, const char *line, char *buf, size_t cap)
 {
-    send_all(fd, line, strlen(line));
+    bench_send_all(fd, line, strlen(line));
     read_reply(fd, buf, cap);
     return buf;
-}
-
-/* field: "VmRSS:" in /proc/PID/status, or "Anonymous:" in /proc/PID/smaps_rollup */
-static long kib(pid_t pid, const char *file, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, field, n) == 0) {
-            v = atol(line + n);
-            break;
-        }
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* n sequential round trips of `line` on fd, into out[] (microseconds). */
@@ -225,7 +133,7 @@ static void round_trips(int fd, const char *line, double *out, long n, char *buf
     size_t len = strlen(line);
     for (long i = 0; i < n; i++) {
         double t0 = now_us();
-        send_all(fd, line, len);
+        bench_send_all(fd, line, len);
         read_reply(fd, buf, cap);
         out[i] = now_us() - t0;
     }
@@ -239,9 +147,9 @@ static void open_idle(const char *sock, int *fds, bool subscribe, char *buf, siz
 {
     static const char sub[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}\n";
     for (int i = 0; i < IDLE; i++) {
-        fds[i] = conn_open(sock, 10);
+        fds[i] = bench_connect(sock, 10);
         if (fds[i] < 0)
-            die("connect (idle)");
+            bench_die("connect (idle)");
         if (subscribe) {
             call_line(fds[i], sub, buf, cap);
             if (!strstr(buf, "\"result\"")) {
@@ -262,7 +170,7 @@ int main(int argc, char **argv)
     /* teld resolves relative plugin paths against its config's directory: go absolute */
     char *teld = realpath(argv[1], NULL), *plugin = realpath(argv[2], NULL);
     if (!teld || !plugin)
-        die("realpath");
+        bench_die("realpath");
     long n = argc > 3 ? atol(argv[3]) : 20000;
     int rounds = argc > 4 ? atoi(argv[4]) : 10;
     if (n < 100 || rounds < 1) {
@@ -279,13 +187,13 @@ int main(int argc, char **argv)
 
     char dir[] = "/tmp/tel-bench-api-XXXXXX";
     if (!mkdtemp(dir))
-        die("mkdtemp");
+        bench_die("mkdtemp");
     char sock[4200], echo_sock[4200];
     snprintf(sock, sizeof(sock), "%s/state/teld.sock", dir);
     snprintf(echo_sock, sizeof(echo_sock), "%s/echo.sock", dir);
     pid_t tpid = start_teld(teld, dir, plugin);
     pid_t epid = start_echo(echo_sock);
-    int tfd = conn_open(sock, 15), efd = conn_open(echo_sock, 5);
+    int tfd = bench_connect(sock, 15), efd = bench_connect(echo_sock, 5);
     if (tfd < 0 || efd < 0) {
         fprintf(stderr, "cannot connect to teld (see %s/teld.log) or the echo server\n", dir);
         kill(tpid, SIGKILL);
@@ -326,7 +234,7 @@ int main(int argc, char **argv)
     double *e = malloc(sizeof(double) * (size_t)(per * rounds));
     double *b = malloc(sizeof(double) * (size_t)(per * rounds));
     if (!t || !e || !b)
-        die("malloc");
+        bench_die("malloc");
     /* warm all up, then alternate */
     round_trips(tfd, get, t, per < 1000 ? per : 1000, buf, sizeof(buf));
     round_trips(tfd, bad, b, per < 1000 ? per : 1000, buf, sizeof(buf));
@@ -338,9 +246,9 @@ int main(int argc, char **argv)
         round_trips(tfd, bad, b + r * per, per, buf, sizeof(buf));
     }
     long total = per * rounds;
-    qsort(t, (size_t)total, sizeof(double), cmp_double);
-    qsort(e, (size_t)total, sizeof(double), cmp_double);
-    qsort(b, (size_t)total, sizeof(double), cmp_double);
+    bench_median(t, total); /* sorts: percentiles are read from the sorted arrays below */
+    bench_median(e, total);
+    bench_median(b, total);
     double tm = t[total / 2], tp = t[total * 99 / 100], em = e[total / 2], ep = e[total * 99 / 100];
     double bm = b[total / 2], bp = b[total * 99 / 100];
     printf("task.get round trip, one connection, %ld calls in %d alternating rounds:\n", total,
@@ -359,28 +267,28 @@ int main(int argc, char **argv)
     free(e);
     free(b);
     close(efd);
-    stop(epid);
+    bench_stop(epid);
 
     /* ---- memory: 1,000 idle subscribers, and 1,000 idle plain connections ---- */
     static int fds[IDLE];
     settle();
-    long rss0 = kib(tpid, "status", "VmRSS:"), anon0 = kib(tpid, "smaps_rollup", "Anonymous:");
+    long rss0 = bench_proc_kb(tpid, "status", "VmRSS:"), anon0 = bench_proc_kb(tpid, "smaps_rollup", "Anonymous:");
     open_idle(sock, fds, true, buf, sizeof(buf));
     settle();
-    long rss1 = kib(tpid, "status", "VmRSS:"), anon1 = kib(tpid, "smaps_rollup", "Anonymous:");
+    long rss1 = bench_proc_kb(tpid, "status", "VmRSS:"), anon1 = bench_proc_kb(tpid, "smaps_rollup", "Anonymous:");
     /* one more task: every subscriber is sent its events (and must hold nothing after) */
     call_line(tfd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"task.submit\",\"params\":"
                    "{\"type\":\"noop\",\"input\":{\"n\":2}}}\n", buf, sizeof(buf));
     settle();
-    long rss2 = kib(tpid, "status", "VmRSS:"), anon2 = kib(tpid, "smaps_rollup", "Anonymous:");
+    long rss2 = bench_proc_kb(tpid, "status", "VmRSS:"), anon2 = bench_proc_kb(tpid, "smaps_rollup", "Anonymous:");
     for (int i = 0; i < IDLE; i++)
         close(fds[i]);
     settle();
-    long rss3 = kib(tpid, "status", "VmRSS:");
+    long rss3 = bench_proc_kb(tpid, "status", "VmRSS:");
     open_idle(sock, fds, false, buf, sizeof(buf));
     call_line(tfd, get, buf, sizeof(buf)); /* teld has accepted them all by now */
     settle();
-    long rss4 = kib(tpid, "status", "VmRSS:"), anon4 = kib(tpid, "smaps_rollup", "Anonymous:");
+    long rss4 = bench_proc_kb(tpid, "status", "VmRSS:"), anon4 = bench_proc_kb(tpid, "smaps_rollup", "Anonymous:");
     for (int i = 0; i < IDLE; i++)
         close(fds[i]);
     printf("teld RSS with %d idle subscribers: +%.2f MiB VmRSS (%.1f -> %.1f MiB), "
@@ -393,7 +301,7 @@ int main(int argc, char **argv)
            "(over %.1f MiB), +%.2f MiB anonymous over the start\n", IDLE,
            (double)(rss4 - rss3) / 1024, (double)rss3 / 1024, (double)(anon4 - anon0) / 1024);
     close(tfd);
-    stop(tpid);
+    bench_stop(tpid);
     char cmd[4300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -31,18 +31,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
+#include "harness.h"
 
 /* ---- the server: epoll, keep-alive, a fixed reply per request ---- */
 
@@ -149,7 +138,7 @@ static pid_t start_server(int *port, long *connections)
     socklen_t sl = sizeof(sa);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1024) < 0 ||
         getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
-        die("server socket");
+        bench_die("server socket");
     *port = ntohs(sa.sin_port);
     pid_t pid = fork();
     if (pid == 0) {
@@ -177,11 +166,11 @@ static CURL *client(const char *url)
 static double curl_sequential(const char *url, long n)
 {
     CURL *e = client(url);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (long i = 0; i < n; i++)
         if (curl_easy_perform(e) != CURLE_OK)
-            die("curl baseline");
-    double rate = (double)n / (now_s() - t0);
+            bench_die("curl baseline");
+    double rate = (double)n / (bench_now_s() - t0);
     curl_easy_cleanup(e);
     return rate;
 }
@@ -196,7 +185,7 @@ static double curl_concurrent(const char *url, long n, int k)
         curl_multi_add_handle(m, e[i]);
         started++;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (done < n) {
         int running;
         curl_multi_perform(m, &running);
@@ -206,7 +195,7 @@ static double curl_concurrent(const char *url, long n, int k)
             if (msg->msg != CURLMSG_DONE)
                 continue;
             if (msg->data.result != CURLE_OK)
-                die("curl baseline (multi)");
+                bench_die("curl baseline (multi)");
             done++;
             CURL *h = msg->easy_handle;
             curl_multi_remove_handle(m, h);
@@ -218,7 +207,7 @@ static double curl_concurrent(const char *url, long n, int k)
         if (done < n)
             curl_multi_poll(m, NULL, 0, 1000, NULL);
     }
-    double rate = (double)n / (now_s() - t0);
+    double rate = (double)n / (bench_now_s() - t0);
     for (int i = 0; i < k; i++) {
         curl_multi_remove_handle(m, e[i]);
         curl_easy_cleanup(e[i]);
@@ -235,36 +224,6 @@ struct conn {
     size_t len, cap;
     long ok, failed, replies, errors;
 };
-
-static int conn_open(const char *path, double wait_s)
-{
-    double until = now_s() + wait_s;
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            return fd;
-        close(fd);
-        if (now_s() > until)
-            return -1;
-        usleep(5000);
-    }
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            die("write");
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
 
 /* Read what is there and classify whole lines without parsing them (the client must not
  * eat the CPU that teld is measured on). */
@@ -299,31 +258,16 @@ static void read_lines(struct conn *c)
 
 static pid_t start_teld(const char *teld, const char *dir, const char *plugin, int workers, int port)
 {
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/teld.conf", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        die("config");
-    fprintf(f,
-            "daemon = { state_dir = \"state\"; workers = %d; map_size_mb = 8192;\n"
-            "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; }; };\n"
-            "plugins = ( { name = \"http\"; path = \"%s\"; } );\n"
-            "task_types = ( { name = \"h\"; executor = \"http\"; config = {\n"
-            "  url = \"http://127.0.0.1:%d/item/{{input/n}}\"; headers = { X-Task = \"{{task/id}}\"; };\n"
-            "  allow = [\"127.0.0.1:%d\"]; }; } );\n",
-            workers, plugin, port, port);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char log[4200];
-        snprintf(log, sizeof(log), "%s/teld.log", dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        dup2(fd, 1);
-        execl(teld, "teld", "-c", path, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    char conf[4096];
+    snprintf(conf, sizeof(conf),
+             "daemon = { state_dir = \"state\"; workers = %d; map_size_mb = 8192;\n"
+             "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; }; };\n"
+             "plugins = ( { name = \"http\"; path = \"%s\"; } );\n"
+             "task_types = ( { name = \"h\"; executor = \"http\"; config = {\n"
+             "  url = \"http://127.0.0.1:%d/item/{{input/n}}\"; headers = { X-Task = \"{{task/id}}\"; };\n"
+             "  allow = [\"127.0.0.1:%d\"]; }; } );\n",
+             workers, plugin, port, port);
+    return bench_start_teld(teld, dir, conf);
 }
 
 static double teld_run(const char *teld, const char *plugin, long tasks, int clients, int window,
@@ -331,22 +275,22 @@ static double teld_run(const char *teld, const char *plugin, long tasks, int cli
 {
     char dir[] = "/tmp/tel-bench-http-XXXXXX";
     if (!mkdtemp(dir))
-        die("mkdtemp");
+        bench_die("mkdtemp");
     pid_t pid = start_teld(teld, dir, plugin, workers, port);
     char sock[4200];
     snprintf(sock, sizeof(sock), "%s/state/teld.sock", dir);
-    struct conn sub = { .fd = conn_open(sock, 10) };
+    struct conn sub = { .fd = bench_connect(sock, 10) };
     if (sub.fd < 0)
-        die("connect to teld");
+        bench_die("connect to teld");
     const char *s = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"events.subscribe\"}\n";
-    send_all(sub.fd, s, strlen(s));
+    bench_send_all(sub.fd, s, strlen(s));
     struct conn *cs = calloc((size_t)clients, sizeof(*cs));
     long *sent = calloc((size_t)clients, sizeof(long));
     for (int i = 0; i < clients; i++)
-        if ((cs[i].fd = conn_open(sock, 10)) < 0)
-            die("connect to teld");
+        if ((cs[i].fd = bench_connect(sock, 10)) < 0)
+            bench_die("connect to teld");
     long per_client = tasks / clients, total = per_client * clients;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (sub.ok + sub.failed < total) {
         for (int i = 0; i < clients; i++) {
             char b[1 << 16];
@@ -360,7 +304,7 @@ static double teld_run(const char *teld, const char *plugin, long tasks, int cli
                 sent[i]++;
             }
             if (blen)
-                send_all(cs[i].fd, b, blen);
+                bench_send_all(cs[i].fd, b, blen);
         }
         struct pollfd pfd[65];
         for (int i = 0; i < clients; i++)
@@ -376,7 +320,7 @@ static double teld_run(const char *teld, const char *plugin, long tasks, int cli
         if (pfd[clients].revents)
             read_lines(&sub);
     }
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     long errors = 0;
     for (int i = 0; i < clients; i++) {
         errors += cs[i].errors;
@@ -390,8 +334,7 @@ static double teld_run(const char *teld, const char *plugin, long tasks, int cli
     free(sub.buf);
     free(cs);
     free(sent);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    bench_stop(pid);
     if (!errors && !sub.failed) {
         char cmd[4300];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -399,12 +342,6 @@ static double teld_run(const char *teld, const char *plugin, long tasks, int cli
             fprintf(stderr, "cannot remove %s\n", dir);
     }
     return (double)sub.ok / elapsed;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -435,7 +372,7 @@ int main(int argc, char **argv)
     long *connections = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE,
                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (connections == MAP_FAILED)
-        die("mmap");
+        bench_die("mmap");
     int port;
     pid_t server = start_server(&port, connections);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -465,10 +402,7 @@ int main(int argc, char **argv)
                r + 1, rates[r], tasks / clients * clients, c1 - c0);
         fflush(stdout);
     }
-    double sorted[32];
-    memcpy(sorted, rates, sizeof(double) * (size_t)runs);
-    qsort(sorted, (size_t)runs, sizeof(double), cmp_double);
-    double med = sorted[runs / 2];
+    double med = bench_median(rates, runs);
     printf("median: %.0f http tasks/s end to end (%d runs, %d workers, %d clients x %d in flight); "
            "%.2f of libcurl's sequential rate, %.2f of its %d-handle rate\n",
            med, runs, workers, clients, window, med / seq, med / conc, workers);

@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+
+#include "harness.h"
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,19 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
-
 struct counter {
     long succeeded;
     long replies;
@@ -62,36 +51,6 @@ struct conn {
     char *buf;
     size_t len, cap;
 };
-
-static int conn_open(const char *path, double wait_s)
-{
-    double until = now_s() + wait_s;
-    for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            return fd;
-        close(fd);
-        if (now_s() > until)
-            return -1;
-        usleep(5000);
-    }
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            die("write");
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
 
 /* Read whatever is available; call fn for each complete line. Returns lines handled. */
 static int read_lines(struct conn *c, void (*fn)(void *, json_t *), void *arg)
@@ -137,14 +96,14 @@ static int read_lines(struct conn *c, void (*fn)(void *, json_t *), void *arg)
 
 static json_t *call(const char *sock, const char *method, json_t *params)
 {
-    int fd = conn_open(sock, 10);
+    int fd = bench_connect(sock, 10);
     if (fd < 0)
         return NULL;
     json_t *req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
                             "params", params ? params : json_object());
     char *text = json_dumps(req, JSON_COMPACT);
-    send_all(fd, text, strlen(text));
-    send_all(fd, "\n", 1);
+    bench_send_all(fd, text, strlen(text));
+    bench_send_all(fd, "\n", 1);
     free(text);
     json_decref(req);
     char buf[1 << 16];
@@ -171,8 +130,7 @@ static bool metrics_off;   /* this run: daemon.metrics = false */
 
 static pid_t start_teld(const char *teld, const char *dir, const char *plugin, int workers)
 {
-    char conf[4096], path[4200];
-    snprintf(path, sizeof(path), "%s/teld.conf", dir);
+    char conf[4096];
     snprintf(conf, sizeof(conf),
              "daemon = { state_dir = \"state\"; workers = %d; map_size_mb = 8192;\n"
              "  log_level = \"warn\"; retention = { max_finished_tasks = 100000000; };\n"
@@ -181,28 +139,7 @@ static pid_t start_teld(const char *teld, const char *dir, const char *plugin, i
              "task_types = ( { name = \"noop\"; executor = \"noop\"; %s } );\n",
              workers, metrics_off ? "false" : "true", plugin,
              exec_mode ? "config = { argv = [\"/bin/echo\", \"{}\"]; };" : "");
-    FILE *f = fopen(path, "w");
-    if (!f)
-        die("config");
-    fputs(conf, f);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char log[4200];
-        snprintf(log, sizeof(log), "%s/teld.log", dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        dup2(fd, 1);
-        execl(teld, "teld", "-c", path, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop_teld(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    return bench_start_teld(teld, dir, conf);
 }
 
 /* ---- throughput ---- */
@@ -213,15 +150,15 @@ static double throughput_run(const char *teld, const char *plugin, long tasks, i
 {
     char dir[] = "/tmp/tel-bench-XXXXXX";
     if (!mkdtemp(dir))
-        die("mkdtemp");
+        bench_die("mkdtemp");
     pid_t pid = start_teld(teld, dir, plugin, 2);
     char sock[4200];
     snprintf(sock, sizeof(sock), "%s/state/teld.sock", dir);
-    struct conn sub = { .fd = conn_open(sock, 10) };
+    struct conn sub = { .fd = bench_connect(sock, 10) };
     if (sub.fd < 0)
-        die("connect");
+        bench_die("connect");
     const char *s = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"events.subscribe\"}\n";
-    send_all(sub.fd, s, strlen(s));
+    bench_send_all(sub.fd, s, strlen(s));
     json_t *st0 = call(sock, "server.status", NULL);
     long commits0 = json_integer_value(json_object_get(json_object_get(st0, "store"), "commits"));
     json_decref(st0);
@@ -230,13 +167,13 @@ static double throughput_run(const char *teld, const char *plugin, long tasks, i
     struct counter *cnt = calloc((size_t)clients, sizeof(*cnt));
     long *sent = calloc((size_t)clients, sizeof(long));
     for (int i = 0; i < clients; i++)
-        if ((cs[i].fd = conn_open(sock, 10)) < 0)
-            die("connect");
+        if ((cs[i].fd = bench_connect(sock, 10)) < 0)
+            bench_die("connect");
 #define SUBMIT_FMT "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"task.submit\"," \
                    "\"params\":{\"type\":\"noop\",\"input\":{\"n\":%ld}}}\n"
     long per_client = tasks / clients;
     struct counter events = { 0 };
-    double t0 = now_s();
+    double t0 = bench_now_s();
     long done_clients = 0;
     while (events.succeeded < per_client * clients) {
         for (int i = 0; i < clients; i++) {
@@ -250,7 +187,7 @@ static double throughput_run(const char *teld, const char *plugin, long tasks, i
                 sent[i]++;
             }
             if (blen)
-                send_all(cs[i].fd, batch_buf, blen);
+                bench_send_all(cs[i].fd, batch_buf, blen);
         }
         struct pollfd pfd[65];
         for (int i = 0; i < clients; i++)
@@ -266,7 +203,7 @@ static double throughput_run(const char *teld, const char *plugin, long tasks, i
         if (pfd[clients].revents)
             read_lines(&sub, NULL, &events);
     }
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     long errors = 0;
     for (int i = 0; i < clients; i++)
         errors += cnt[i].errors;
@@ -288,7 +225,7 @@ static double throughput_run(const char *teld, const char *plugin, long tasks, i
     free(cs);
     free(cnt);
     free(sent);
-    stop_teld(pid);
+    bench_stop(pid);
     char cmd[4300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
@@ -302,54 +239,34 @@ static double fdatasync_us(void)
     char path[] = "/tmp/tel-bench-sync-XXXXXX";
     int fd = mkstemp(path);
     char block[4096] = { 0 };
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int n = 200;
     for (int i = 0; i < n; i++) {
         if (pwrite(fd, block, sizeof(block), 0) < 0 || fdatasync(fd) < 0)
-            die("fdatasync");
+            bench_die("fdatasync");
     }
-    double us = (now_s() - t0) / n * 1e6;
+    double us = (bench_now_s() - t0) / n * 1e6;
     close(fd);
     unlink(path);
     return us;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* ---- restart with many finished tasks ---- */
-
-static long anon_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "Anonymous: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
 
 static int restart_bench(const char *teld, const char *plugin, long tasks)
 {
     char dir[] = "/tmp/tel-bench-XXXXXX";
     if (!mkdtemp(dir))
-        die("mkdtemp");
+        bench_die("mkdtemp");
     pid_t pid = start_teld(teld, dir, plugin, 2);
     char sock[4200];
     snprintf(sock, sizeof(sock), "%s/state/teld.sock", dir);
-    struct conn c = { .fd = conn_open(sock, 10) };
+    struct conn c = { .fd = bench_connect(sock, 10) };
     fprintf(stderr, "filling the store with %ld finished tasks...\n", tasks);
     struct counter cnt = { 0 };
     long sent = 0;
     char last_id[64] = "";
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (cnt.replies + cnt.errors < tasks) {
         char buf[1 << 16];
         size_t blen = 0;
@@ -361,7 +278,7 @@ static int restart_bench(const char *teld, const char *plugin, long tasks)
             sent++;
         }
         if (blen)
-            send_all(c.fd, buf, blen);
+            bench_send_all(c.fd, buf, blen);
         struct pollfd p = { .fd = c.fd, .events = POLLIN };
         if (poll(&p, 1, 10000) <= 0)
             break;
@@ -383,25 +300,25 @@ static int restart_bench(const char *teld, const char *plugin, long tasks)
     snprintf(last_id, sizeof(last_id), "%s",
              json_string_value(json_object_get(json_array_get(json_object_get(list, "tasks"), 0), "id")) ?: "");
     json_decref(list);
-    fprintf(stderr, "filled in %.1f s\n", now_s() - t0);
-    stop_teld(pid);
+    fprintf(stderr, "filled in %.1f s\n", bench_now_s() - t0);
+    bench_stop(pid);
 
     double best = 1e9, worst = 0;
     long rss = 0;
     for (int run = 0; run < 3; run++) {
-        double s0 = now_s();
+        double s0 = bench_now_s();
         pid = start_teld(teld, dir, plugin, 2);
         json_t *r = NULL;
-        while (!(r = call(sock, "task.get", json_pack("{s:s}", "id", last_id))) && now_s() - s0 < 60)
+        while (!(r = call(sock, "task.get", json_pack("{s:s}", "id", last_id))) && bench_now_s() - s0 < 60)
             usleep(1000);
-        double took = now_s() - s0;
+        double took = bench_now_s() - s0;
         json_decref(r);
         if (took < best)
             best = took;
         if (took > worst)
             worst = took;
-        rss = anon_rss_kb(pid);
-        stop_teld(pid);
+        rss = bench_proc_kb(pid, "smaps_rollup", "Anonymous:");
+        bench_stop(pid);
     }
     printf("restart with %ld finished tasks: serving after %.3f s (best of 3; worst %.3f s); "
            "anonymous RSS %.1f MiB\n", tasks, best, worst, (double)rss / 1024.0);
@@ -462,9 +379,7 @@ int main(int argc, char **argv)
             printf("run %d: metrics on %.0f tasks/s, off %.0f tasks/s\n", r + 1, on[r], off[r]);
             fflush(stdout);
         }
-        qsort(on, (size_t)runs, sizeof(double), cmp_double);
-        qsort(off, (size_t)runs, sizeof(double), cmp_double);
-        double m_on = on[runs / 2], m_off = off[runs / 2];
+        double m_on = bench_median(on, runs), m_off = bench_median(off, runs);
         printf("median: metrics on %.0f tasks/s, off %.0f tasks/s: metrics cost %.1f%% of the "
                "throughput (%ld tasks per run, %d runs each)\n",
                m_on, m_off, 100.0 * (m_off - m_on) / m_off, tasks, runs);
@@ -477,16 +392,8 @@ int main(int argc, char **argv)
                "%.1f, fdatasync %.0f us\n", r + 1, rates[r], cpt[r], 1.0 / cpt[r], bs[r], sync_us[r]);
         fflush(stdout);
     }
-    double sorted[32];
-    memcpy(sorted, rates, sizeof(double) * (size_t)runs);
-    qsort(sorted, (size_t)runs, sizeof(double), cmp_double);
-    double s2[32];
-    memcpy(s2, sync_us, sizeof(double) * (size_t)runs);
-    qsort(s2, (size_t)runs, sizeof(double), cmp_double);
-    double c2[32];
-    memcpy(c2, cpt, sizeof(double) * (size_t)runs);
-    qsort(c2, (size_t)runs, sizeof(double), cmp_double);
-    double med = sorted[runs / 2], med_sync = s2[runs / 2], med_cpt = c2[runs / 2];
+    double med = bench_median(rates, runs), med_sync = bench_median(sync_us, runs),
+           med_cpt = bench_median(cpt, runs);
     /* an LMDB commit syncs twice: the data pages, then the meta page */
     printf("%s", exec_mode ? "sandboxed (exec /bin/echo) tasks: " : "");
     printf("median: %.0f durable no-op tasks/s (%ld tasks, %d clients x %d in flight); "
