@@ -644,12 +644,22 @@ enum tel_run_result http_run(void *state, void *type_state, struct tel_attempt *
     curl_easy_getinfo(p->easy, CURLINFO_TOTAL_TIME, &secs);
     curl_easy_getinfo(p->easy, CURLINFO_EFFECTIVE_URL, &eff);
     char *clean = redact(t, eff ? eff : url);
-    h->attempt_set_details(a, json_pack("{s:s, s:o, s:i, s:i, s:i, s:i, s:b}", "method", t->method,
+    h->attempt_set_details(a, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:b}", "method", t->method,
                                         "url", json_text(clean), "http_status", (json_int_t)status, "redirects",
                                         (json_int_t)redirects, "time_ms", (json_int_t)(secs * 1000),
                                         "response_bytes", (json_int_t)x.body.len,
                                         "connection_reused", connects == 0 && status > 0));
     free(clean);
+    if (TEL_HOST_HAS(h, metric_count)) {
+        /* requests by status class: tel_http_requests_total{instance, status="2xx"} */
+        char cls[8];
+        if (status >= 100 && status < 600)
+            snprintf(cls, sizeof(cls), "%ldxx", status / 100);
+        else
+            snprintf(cls, sizeof(cls), "none"); /* no response: connect, timeout, TLS */
+        h->metric_count(plugin->ctx, "requests_total", "HTTP requests, by status class.",
+                        "status", cls, 1);
+    }
     /* a transfer cut short leaves its connection closed; the pair itself is reusable */
     curl_easy_setopt(p->easy, CURLOPT_SHARE, NULL);
     curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, NULL);

@@ -7,6 +7,7 @@ host allow-list and redirects, the response size cap, TLS verification, keep-ali
 --check-config on bad templates."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -329,6 +330,13 @@ checks.check("a server that echoes the secret back: the output has it redacted",
 t = run("secret_dead", {})
 checks.check("a connection failure to a URL with the secret in its path: http_connect, redacted",
              t["state"] == "failed" and err(t) == "http_connect" and "[redacted]" in t["error"]["message"], str(t.get("error")))
+
+metrics = c.call("metrics.get")["text"]
+counts = dict(re.findall(r'^tel_http_requests_total\{instance="[^"]+",status="([^"]+)"\} (\d+)$', metrics, re.M))
+checks.check("the plugin counts its requests by status class (tel_http_requests_total)",
+             int(counts.get("2xx", 0)) > 10 and int(counts.get("5xx", 0)) >= 1 and
+             int(counts.get("4xx", 0)) >= 1 and int(counts.get("none", 0)) >= 1, str(counts))
+checks.check("and the secret is not in the metrics", SECRET not in metrics)
 
 c.close()
 checks.check("teld stops cleanly", teld.stop() == 0)
