@@ -347,6 +347,13 @@ static void m_status(struct call *c)
                                              "requests", (json_int_t)ss.requests, "accepted",
                                              (json_int_t)ss.accepted));
     json_object_set_new(st, "sandbox", host_sandbox_status());
+    json_t *plugins = json_array();
+    for (size_t i = 0; i < a->gen->plugins.count; i++) {
+        const struct plugin_instance *pi = a->gen->plugins.items[i];
+        json_array_append_new(plugins, json_pack("{s:s, s:s, s:s?}", "name", pi->name, "plugin",
+                                                 pi->desc.name, "version", pi->desc.version));
+    }
+    json_object_set_new(st, "plugins", plugins);
     json_object_set_new(st, "caller", json_pack("{s:i, s:s}", "uid", (int)c->peer->uid, "roles",
                                                 auth_names(c->roles)));
     reply(c, st);

@@ -494,14 +494,6 @@ static void apply_defaults(struct tel_config *cfg)
         d->metrics_interval_s = 5;
     if (d->max_interruptions == 0)
         d->max_interruptions = 3;
-    if (d->retention.finished_tasks_s == 0)
-        d->retention.finished_tasks_s = 7 * 86400.0;
-    if (d->retention.max_finished_tasks == 0)
-        d->retention.max_finished_tasks = 1000000;
-    if (d->retention.events_s == 0)
-        d->retention.events_s = 7 * 86400.0;
-    if (d->retention.max_events == 0)
-        d->retention.max_events = 10000000;
     if (d->retention.batch == 0)
         d->retention.batch = 1000;
     if (d->api.max_request_kb == 0)
@@ -546,6 +538,11 @@ static struct tel_config *load(config_t *lc, int read_ok, const char *name, cons
     cfg->daemon.log_level = -1;
     cfg->daemon.socket_mode = (mode_t)-1;
     cfg->daemon.metrics = true;
+    /* defaults set before parsing, so that 0 in the file means 0 (keep none) */
+    cfg->daemon.retention.finished_tasks_s = 7 * 86400.0;
+    cfg->daemon.retention.max_finished_tasks = 1000000;
+    cfg->daemon.retention.events_s = 7 * 86400.0;
+    cfg->daemon.retention.max_events = 10000000;
     if (!read_ok) {
         diag_add(diags, config_error_file(lc) ? config_error_file(lc) : name,
                  config_error_line(lc), NULL, "%s", config_error_text(lc));

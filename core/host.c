@@ -119,6 +119,9 @@ static void plugin_metric(struct tel_context *ctx, const char *name, const char 
         return;
     char family[160], labels[96];
     snprintf(family, sizeof(family), "tel_%s_%s", ctx->plugin ? ctx->plugin : "plugin", name);
+    for (char *p = family; *p; p++) /* plugin names may have '-': metric names may not */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
     bool has_label = label && *label && metrics_valid_name(label, 1);
     snprintf(labels, sizeof(labels), "instance%s%s", has_label ? "," : "", has_label ? label : "");
     const char *values[] = { ctx->name, has_label ? (value ? value : "") : NULL, NULL };

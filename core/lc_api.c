@@ -504,7 +504,11 @@ json_t *lc_status(struct lifecycle *lc)
                                 json_integer(by_state[s]));
     struct store_usage u = { 0 };
     store_usage(lc->store, &u);
-    return json_pack(
+    json_t *queues = json_object();
+    for (struct type_queue *q = lc->queues; q; q = q->next)
+        json_object_set_new(queues, q->name, json_pack("{s:I, s:I}", "pending", (json_int_t)q->len,
+                                                       "running", (json_int_t)q->running));
+    json_t *st = json_pack(
         "{s:o, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
         "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "active", states, "workers", "size", (json_int_t)(lc->workers ? workers_size(lc->workers) : 0),
@@ -518,4 +522,6 @@ json_t *lc_status(struct lifecycle *lc)
         (json_int_t)u.tasks, "events", (json_int_t)u.events, "commits",
         (json_int_t)store_commits(lc->store), "last_seq", (json_int_t)store_last_seq(lc->store),
         "dispatch_batches", (json_int_t)lc->stats.batches);
+    json_object_set_new(st, "queues", queues);
+    return st;
 }

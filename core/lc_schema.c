@@ -48,10 +48,15 @@ const void *lc_pinned_output_schema(struct lifecycle *lc, struct task *t,
             return p->compiled;
         }
     /* compile it with a validator of the current generation */
-    struct plugin_instance *v = NULL;
-    for (size_t i = 0; i < lc->gen->plugins.count && !v; i++)
+    /* daemon.validator, or the first validator loaded */
+    const char *want_validator = lc->gen->cfg->daemon.validator;
+    struct plugin_instance *v = want_validator ? registry_find(&lc->gen->plugins, want_validator)
+                                               : NULL;
+    for (size_t i = 0; i < lc->gen->plugins.count && !(v && v->has_validator); i++)
         if (lc->gen->plugins.items[i]->has_validator)
             v = lc->gen->plugins.items[i];
+    if (v && !v->has_validator)
+        v = NULL;
     struct store_val text;
     json_t *schema = NULL;
     if (v && store_schema_get(lc->store, want, &text) == 0)

@@ -20,6 +20,11 @@ void lc_close_attempt(struct lifecycle *lc, struct task *t, const char *outcome,
     if (!a || json_object_get(a, "finished_at"))
         return;
     task_close_attempt(t, outcome, code, message, now_ms);
+    /* max_interruptions counts host crashes in a row: any other end breaks the run */
+    if (t->interrupts && strcmp(outcome, "interrupted") != 0) {
+        t->interrupts = 0;
+        json_object_del(t->rec, "interrupts");
+    }
     if (t->started_ms)
         json_object_set_new(a, "duration_ms", json_integer(now_ms - t->started_ms));
     lc_count(lc, "tel_attempts_total", "Attempts, by outcome.", t->type, "outcome", outcome);

@@ -50,7 +50,7 @@ static int interrupted(struct lifecycle *lc, struct task *t)
         lc_finish(lc, t, TASK_FAILED, "host_crash", msg);
     } else {
         lc_after_failure(lc, t, tr, "host_crash", "the attempt was interrupted by a host crash",
-                         true, false, 0);
+                         true, false, -1); /* the type's retry policy decides when */
     }
     return lc_persist(lc, t, task_state_name(t->state), NULL);
 }

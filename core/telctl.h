@@ -48,6 +48,7 @@ struct cmd_args {
     bool wait;             /* submit --wait */
     bool all;              /* ls --all */
     bool no_follow;        /* watch --no-follow */
+    bool once;             /* status --once: no live view on a terminal */
     const char *task;      /* watch --task ID */
     bool has_since;        /* watch --since */
     json_int_t since;
@@ -175,6 +176,8 @@ int telctl_call(struct telctl *ctl, const char *method, json_t *params,
 int64_t telctl_wall_ms(void);
 
 int cmd_run_simple(struct telctl *ctl, const struct cmd_spec *spec, struct cmd_args *a);
+/* status on a terminal: a view refreshed every second, like top, until interrupted. */
+int cmd_run_status_live(struct telctl *ctl);
 int cmd_run_ls(struct telctl *ctl, struct cmd_args *a);
 int cmd_run_watch(struct telctl *ctl, struct cmd_args *a);
 int cmd_run_submit_wait(struct telctl *ctl, struct cmd_args *a);

@@ -57,6 +57,9 @@ static const struct arg_spec watch_args[] = {
     END_ARGS,
 };
 static const struct arg_spec no_args[] = { END_ARGS };
+static const struct arg_spec status_args[] = {
+    { "--once", ARG_FLAG, "once", false, 0, 0 }, END_ARGS,
+};
 static const struct arg_spec backup_args[] = {
     { "PATH", ARG_ABS_PATH, "path", true, 0, 0 }, END_ARGS,
 };
@@ -87,7 +90,8 @@ const struct cmd_spec telctl_commands[] = {
       "report that an attempt is alive" },
     { "watch", "events.subscribe", watch_args, "[--since SEQ] [--task ID] [--no-follow]",
       "stream events until interrupted (resumes across restarts)" },
-    { "status", "server.status", no_args, "", "show the daemon's status" },
+    { "status", "server.status", status_args, "[--once]",
+      "show the daemon's status (on a terminal: refreshed every second until Ctrl-C)" },
     { "types", "types.list", no_args, "", "list the task types" },
     { "plugins", "plugins.list", no_args, "", "list the loaded plugins" },
     { "metrics", "metrics.get", no_args, "", "print the metrics (Prometheus text)" },
@@ -441,12 +445,16 @@ static void set_flag(struct cmd_args *out, const char *flag)
         out->all = true;
     else if (strcmp(flag, "no_follow") == 0)
         out->no_follow = true;
+    else if (strcmp(flag, "once") == 0)
+        out->once = true;
 }
 
 static bool flag_set(const struct cmd_args *a, const char *flag)
 {
-    return strcmp(flag, "wait") == 0 ? a->wait : strcmp(flag, "all") == 0 ? a->all
-                                                                            : a->no_follow;
+    return strcmp(flag, "wait") == 0   ? a->wait
+           : strcmp(flag, "all") == 0  ? a->all
+           : strcmp(flag, "once") == 0 ? a->once
+                                       : a->no_follow;
 }
 
 /* Has this option been seen already (options are not repeatable, except labels)? */

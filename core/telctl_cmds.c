@@ -2,7 +2,10 @@
 #include "config.h"
 #include "telctl.h"
 
+#include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *str(json_t *obj, const char *key)
 {
@@ -87,8 +90,63 @@ static const struct {
     { "manual.reassign", show_manual_cmd },
 };
 
+static volatile sig_atomic_t live_stop;
+static void on_live_stop(int sig)
+{
+    (void)sig;
+    live_stop = 1;
+}
+
+static double counter(json_t *st, const char *name)
+{
+    return (double)json_integer_value(json_object_get(json_object_get(st, "counters"), name));
+}
+
+int cmd_run_status_live(struct telctl *ctl)
+{
+    struct sigaction sa = { .sa_handler = on_live_stop };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    double prev_done = -1, prev_sub = 0, prev_t = 0;
+    while (!live_stop) {
+        struct client_msg reply;
+        int status = telctl_call(ctl, "server.status", NULL, &reply);
+        if (status != EXIT_OK)
+            return live_stop ? EXIT_OK : status;
+        json_t *st = reply.result;
+        int64_t now = telctl_wall_ms();
+        double t = (double)now / 1000.0;
+        double done = counter(st, "succeeded") + counter(st, "failed") + counter(st, "cancelled") +
+                      counter(st, "timed_out");
+        double sub = counter(st, "submitted");
+        /* clear the screen and draw from the top, like top(1) */
+        fputs("\033[H\033[2J", stdout);
+        printf("telctl status: %s (refreshed every second; Ctrl-C to leave)\n\n", ctl->socket);
+        if (prev_done >= 0 && t > prev_t) {
+            char line[128];
+            snprintf(line, sizeof(line), "%.1f tasks/s finished, %.1f/s submitted",
+                     (done - prev_done) / (t - prev_t), (sub - prev_sub) / (t - prev_t));
+            printf("%-10s  %s\n", "rate", line);
+        } else {
+            printf("%-10s  %s\n", "rate", "(measuring)");
+        }
+        show_status(stdout, st, now);
+        fflush(stdout);
+        prev_done = done;
+        prev_sub = sub;
+        prev_t = t;
+        client_msg_free(&reply);
+        struct timespec second = { 1, 0 };
+        nanosleep(&second, NULL); /* a signal ends it early: then the loop ends */
+    }
+    return EXIT_OK;
+}
+
 int cmd_run_simple(struct telctl *ctl, const struct cmd_spec *spec, struct cmd_args *a)
 {
+    if (strcmp(spec->method, "server.status") == 0 && !ctl->json && !a->once &&
+        isatty(STDOUT_FILENO))
+        return cmd_run_status_live(ctl);
     struct client_msg reply;
     /* an empty params object is simply left out */
     json_t *params = json_object_size(a->params) ? a->params : NULL;

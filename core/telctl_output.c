@@ -424,6 +424,29 @@ void show_status(FILE *out, json_t *st, int64_t now_ms)
         snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s %" JSON_INTEGER_FORMAT,
                  line[0] ? ", " : "", k, json_integer_value(v));
     field(out, "counters", line);
+    line[0] = '\0';
+    size_t i;
+    json_array_foreach(json_object_get(st, "plugins"), i, v)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s (%s %s)",
+                 line[0] ? ", " : "", str(v, "name") ?: "?", str(v, "plugin") ?: "?",
+                 str(v, "version") ?: "?");
+    field(out, "plugins", line);
+    json_t *sb = json_object_get(st, "sandbox");
+    json_t *cg = json_object_get(sb, "cgroup");
+    if (json_is_true(json_object_get(sb, "userns")))
+        snprintf(line, sizeof(line), "user namespaces, network %s, spawn %s, cgroups %s%s%s",
+                 str(sb, "netns") ?: "?", str(sb, "spawn") ?: "?",
+                 json_is_true(json_object_get(cg, "available")) ? "yes" : "no",
+                 str(cg, "reason") ? ": " : "", str(cg, "reason") ?: "");
+    else
+        snprintf(line, sizeof(line), "not available: %s", str(sb, "reason") ?: "?");
+    field(out, "sandbox", line);
+    line[0] = '\0';
+    json_object_foreach(json_object_get(st, "queues"), k, v)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line),
+                 "%s%s %" JSON_INTEGER_FORMAT " pending %" JSON_INTEGER_FORMAT " running",
+                 line[0] ? ", " : "", k, num(v, "pending"), num(v, "running"));
+    field(out, "queues", line[0] ? line : "-");
     json_t *s = json_object_get(st, "store");
     bytes_text(num(s, "used_bytes"), a, sizeof(a));
     bytes_text(num(s, "map_bytes"), b, sizeof(b));

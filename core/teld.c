@@ -145,9 +145,9 @@ static int reload(void *arg, char *err, size_t err_size)
     diag_clear(&diags);
     const struct config_daemon *was = &d->rt->cfg->daemon, *now = &next->cfg->daemon;
     if (strcmp(now->state_dir, was->state_dir) != 0 || strcmp(now->socket, was->socket) != 0 ||
-        now->map_size_mb != was->map_size_mb)
-        log_warn("daemon.state_dir, daemon.socket and daemon.map_size_mb take effect at the "
-                 "next restart");
+        now->map_size_mb != was->map_size_mb || now->metrics != was->metrics)
+        log_warn("daemon.state_dir, daemon.socket, daemon.map_size_mb and daemon.metrics take "
+                 "effect at the next restart");
     lc_set_runtime(d->lc, next);
     api_set_runtime(d->api, next);
     runtime_unref(d->rt);

@@ -115,7 +115,9 @@ enum tel_death {
     TEL_DEATH_SIGNAL,         /* killed by a signal not classified below */
     TEL_DEATH_DEADLINE,       /* the attempt's deadline passed; the namespace was killed */
     TEL_DEATH_CANCELLED,      /* the attempt was cancelled; the namespace was killed */
-    TEL_DEATH_OOM,            /* out of memory (cgroup oom_kill, or address-space limit) */
+    TEL_DEATH_OOM,            /* out of memory: the cgroup's oom_kill (without a cgroup
+                                 memory controller an allocation fails inside the program
+                                 instead, which then exits or dies as it chooses) */
     TEL_DEATH_CPU_LIMIT,      /* SIGXCPU: the cpu-seconds rlimit */
     TEL_DEATH_FSIZE_LIMIT,    /* SIGXFSZ: the file-size rlimit */
     TEL_DEATH_SECCOMP,        /* SIGSYS: a syscall the profile forbids; see syscall */

@@ -36,14 +36,6 @@ wait_state() {
 is() {
     if [ "$2" = "$3" ]; then ok "$1"; else fail "$1"; echo "#   got:  $2"; echo "#   want: $3"; fi
 }
-# todo DESCRIPTION REASON COMMAND...: a check known to fail for REASON (a bug elsewhere):
-# reported as TAP "# TODO", not counted as a failure
-todo() {
-    local what=$1 why=$2
-    shift 2
-    n_checks=$((n_checks + 1))
-    if "$@"; then echo "ok $n_checks - $what # TODO $why"; else echo "not ok $n_checks - $what # TODO $why"; fi
-}
 not_contains() { ! grep -qF -- "$2" "$1"; }
 # seqs FILE: the seq numbers of the JSON events in FILE, one per line
 seqs() { python3 -c "import json,sys; [print(json.loads(l)['seq']) for l in open(sys.argv[1]) if l.strip()]" "$1"; }
@@ -191,6 +183,21 @@ if command -v script >/dev/null; then
     script -qec "'$TELCTL' submit work --wait --input '{\"sleep_ms\": 500}'" /dev/null >"$T/tty" 2>&1
     check "--wait on a terminal rewrites one progress line" contains "$T/tty" "${CR}${ESC}[Ktask "
     check "showing the state, attempt and elapsed time" grep -Eq 'running.*, attempt 1, [0-9]+ms' "$T/tty"
+    # status on a terminal: a live view, redrawn every second, until interrupted
+    ( for i in 1 2 3 4 5 6; do "$TELCTL" submit work --input '{}' >/dev/null; sleep 0.3; done ) &
+    SUBMITTER=$!
+    # the interrupt goes to telctl itself (script(1) does not pass it on)
+    timeout -k 5 10 script -qec "timeout -s INT 2.6 '$TELCTL' status" /dev/null >"$T/tty" 2>&1
+    wait "$SUBMITTER"   # not a bare wait: teld is a child of this shell too
+    check "status on a terminal redraws itself every second" \
+        [ "$(grep -o "${ESC}\[H${ESC}\[2J" "$T/tty" | wc -l)" -ge 2 ]
+    check "showing the task rate, workers, queues, plugins and the sandbox" sh -c \
+        "grep -Eq 'rate +[0-9.]+ tasks/s finished' '$T/tty' && grep -q '^workers' '$T/tty' &&
+         grep -q '^queues' '$T/tty' && grep -q '^plugins' '$T/tty' && grep -q '^sandbox' '$T/tty'"
+    tc status
+    check "and one plain view when not on a terminal (JSON)" sh -c "[ $RC -eq 0 ] && python3 -m json.tool '$T/out' >/dev/null"
+    timeout -k 5 10 script -qec "'$TELCTL' status --once" /dev/null >"$T/tty" 2>&1
+    check "status --once on a terminal prints one view" [ "$(grep -c '^workers' "$T/tty")" -eq 1 ]
 else
     ok "# SKIP script(1) is missing: no terminal output checks"
 fi
@@ -231,12 +238,9 @@ wait_for "$T/watch.out" "\"task_id\":\"$W2\",\"type\":\"work\",\"state\":\"runni
 kill -TERM "$TELD_PID"
 wait_exit "$TELD_PID" 20
 check "teld exits on SIGTERM while watch runs" [ "$EXIT_RC" != timeout ]
-# Known daemon bug: api_close() frees the event subscribers (events_free) before
-# server_close() tears the connections down, whose on_close calls events_drop() on the
-# freed struct: a use after free whenever teld stops with a subscriber connected.  It
-# shows under AddressSanitizer (teld aborts, exit 1); kept visible, not counted.
-todo "teld stops cleanly (exit 0) on SIGTERM while watch runs" \
-    "daemon bug: use after free in api_close with an event subscriber" [ "$EXIT_RC" = 0 ]
+# a regression check: teld once freed the events before closing the connections whose
+# on_close still used them (a use after free, seen under AddressSanitizer)
+check "teld stops cleanly (exit 0) on SIGTERM while watch runs" [ "$EXIT_RC" = 0 ]
 tc submit work
 is "while teld is down telctl exits 3" "$RC" 3
 sleep 0.3
