@@ -13,6 +13,9 @@
 
 int64_t lc_now(void) { return util_wall_ms(); }
 
+const char *const attempt_outcomes[5] = { "succeeded", "failed", "timed_out", "cancelled",
+                                          "interrupted" };
+
 void lc_close_attempt(struct lifecycle *lc, struct task *t, const char *outcome,
                      const char *code, const char *message, int64_t now_ms)
 {
@@ -27,7 +30,11 @@ void lc_close_attempt(struct lifecycle *lc, struct task *t, const char *outcome,
     }
     if (t->started_ms)
         json_object_set_new(a, "duration_ms", json_integer(now_ms - t->started_ms));
-    lc_count(lc, "tel_attempts_total", "Attempts, by outcome.", t->type, "outcome", outcome);
+    /* the series were resolved with the type's queue: no registry lookup per attempt */
+    struct type_queue *q = sched_queue(lc, t->type);
+    for (int o = 0; o < 5; o++)
+        if (strcmp(attempt_outcomes[o], outcome) == 0)
+            metric_add(q->m.attempts[o], 1);
 }
 
 void lc_count(struct lifecycle *lc, const char *family, const char *help, const char *type,

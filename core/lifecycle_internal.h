@@ -15,7 +15,11 @@ struct type_metrics {
     struct metric_value *tasks[TASK_STATE_COUNT];      /* active, by state (gauges) */
     struct metric_value *queue_depth, *oldest_pending_s;
     struct metric_histogram *queue_wait, *run_duration;
+    struct metric_value *attempts[5];                  /* by attempt_outcomes[] */
 };
+
+/* How an attempt can end (the `outcome` of its record). */
+extern const char *const attempt_outcomes[5];
 
 /* Pending tasks of one type: a heap by (priority desc, order asc), plus its limits. */
 struct type_queue {

@@ -35,6 +35,11 @@ struct type_queue *sched_queue(struct lifecycle *lc, const char *type)
                                             "Time from pending to the attempt's start.", "type", l);
         q->m.run_duration = metrics_histogram(m, "tel_attempt_run_seconds",
                                               "Time inside the executor per attempt.", "type", l);
+        for (int o = 0; o < 5; o++) {
+            l[1] = attempt_outcomes[o];
+            q->m.attempts[o] = metrics_counter(m, "tel_attempts_total", "Attempts, by outcome.",
+                                               "type,outcome", l);
+        }
         for (int s = 0; s < TASK_STATE_COUNT; s++) {
             l[1] = task_state_name((enum task_state)s);
             if (task_state_terminal((enum task_state)s))
