@@ -266,6 +266,16 @@ void store_read_end(struct store *s)
     }
 }
 
+/* A cursor on db in the transaction reads go through (see read_txn). */
+static int read_cursor(struct store *s, int db, MDB_cursor **cur)
+{
+    MDB_txn *txn = read_txn(s);
+    if (!txn)
+        return -EIO;
+    int rc = mdb_cursor_open(txn, s->dbi[db], cur);
+    return rc ? map_err(s, rc, "cursor") : 0;
+}
+
 static int put(struct store *s, int db, const void *k, size_t klen, const void *v, size_t vlen,
                const char *what)
 {
@@ -323,13 +333,10 @@ int store_task_delete(struct store *s, const uint8_t id[16])
 int store_task_next(struct store *s, const uint8_t after[16], uint8_t next[16],
                     struct store_val *out)
 {
-    MDB_txn *txn = read_txn(s);
-    if (!txn)
-        return -EIO;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_TASKS], &cur);
-    if (rc)
-        return map_err(s, rc, "cursor");
+    int rc = read_cursor(s, DB_TASKS, &cur);
+    if (rc < 0)
+        return rc;
     uint8_t from[16];
     memcpy(from, after, 16);
     MDB_val key = { 16, from }, val;
@@ -390,13 +397,10 @@ int store_event_append(struct store *s, int64_t wall_ms, const char *json, size_
 
 int store_events_since(struct store *s, uint64_t since, size_t max, store_event_fn fn, void *arg)
 {
-    MDB_txn *txn = read_txn(s);
-    if (!txn)
-        return -EIO;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_EVENTS], &cur);
-    if (rc)
-        return map_err(s, rc, "cursor");
+    int rc = read_cursor(s, DB_EVENTS, &cur);
+    if (rc < 0)
+        return rc;
     uint8_t kb[8];
     be64(kb, since + 1);
     MDB_val key = { 8, kb }, val;
@@ -446,13 +450,10 @@ int store_active_delete(struct store *s, const uint8_t id[16])
 
 static int scan(struct store *s, int db, bool timed, store_id_fn fn, void *arg)
 {
-    MDB_txn *txn = read_txn(s);
-    if (!txn)
-        return -EIO;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->dbi[db], &cur);
-    if (rc)
-        return map_err(s, rc, "cursor");
+    int rc = read_cursor(s, db, &cur);
+    if (rc < 0)
+        return rc;
     MDB_val key, val;
     int n = 0;
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
