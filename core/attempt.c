@@ -80,6 +80,8 @@ void attempt_clear(struct tel_attempt *a)
     host_spawn_release(a);
     json_decref(a->output);
     json_decref(a->details);
+    json_decref(a->manual);
+    a->manual = NULL;
     free(a->error_code);
     free(a->error_message);
     a->output = a->details = NULL;

@@ -30,6 +30,7 @@ struct tel_attempt {
     char *error_code;       /* owned */
     char *error_message;    /* owned */
     json_t *details;        /* owned, a JSON object */
+    json_t *manual;         /* owned: attempt_defer_manual's checked request, or NULL */
     int64_t retry_after_ms; /* -1 = not asked */
     _Atomic int64_t last_heartbeat_ms;
 };

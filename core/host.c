@@ -3,6 +3,7 @@
 #include "host.h"
 #include "attempt.h"
 #include "log.h"
+#include "manual.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -143,7 +144,21 @@ static void host_metric_gauge(struct tel_context *ctx, const char *name, const c
     plugin_metric(ctx, name, help, label, value, set_to, true);
 }
 
-static const struct tel_host host = {
+static int host_defer_manual(struct tel_attempt *a, json_t *request, char *err, size_t err_size)
+{
+    json_t *checked = manual_request_check(request, err, err_size);
+    json_decref(request);
+    if (!checked)
+        return -EINVAL;
+    json_decref(a->manual);
+    a->manual = checked;
+    return 0;
+}
+
+/* Filled in by host_set_config_dir before plugins are loaded. */
+static char config_dir[4096] = ".";
+
+static struct tel_host host = {
     .abi_major = TEL_ABI_MAJOR,
     .abi_minor = TEL_ABI_MINOR,
     .size = sizeof(struct tel_host),
@@ -167,6 +182,14 @@ static const struct tel_host host = {
     .attempt_previous_error = host_previous_error,
     .metric_count = host_metric_count,
     .metric_gauge = host_metric_gauge,
+    .config_dir = config_dir,
+    .attempt_defer_manual = host_defer_manual,
 };
+
+void host_set_config_dir(const char *dir)
+{
+    if (dir && *dir)
+        snprintf(config_dir, sizeof(config_dir), "%s", dir);
+}
 
 const struct tel_host *host_table(void) { return &host; }

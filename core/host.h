@@ -6,6 +6,8 @@
 
 /* The process-wide host table.  Static; valid forever. */
 const struct tel_host *host_table(void);
+/* The directory plugins see as tel_host.config_dir (copied). */
+void host_set_config_dir(const char *dir);
 
 /* The sandbox service behind tel_host.spawn (host_spawn.c).  Start it once, before the
  * first runtime is built; without it spawn answers -ENOSYS with a clear message. */

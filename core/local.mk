@@ -14,6 +14,7 @@ core_libtelcore_la_SOURCES = \
 	core/lc_api.c core/lc_schema.c \
 	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \
+	core/manual.h core/manual_request.c \
 	core/metrics.c core/metrics.h \
 	core/loop.c core/loop.h \
 	core/recover.c \

@@ -164,6 +164,7 @@ struct runtime *runtime_build(struct tel_config *cfg, struct diag_list *diags)
     rt->cfg = cfg;
     rt->refs = 1;
     size_t before = diags->count;
+    host_set_config_dir(cfg->dir);
     for (size_t i = 0; i < cfg->n_plugins; i++) {
         const struct config_plugin *cp = &cfg->plugins[i];
         char err[1024];

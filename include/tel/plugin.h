@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define TEL_ABI_MAJOR 1
-#define TEL_ABI_MINOR 0
+#define TEL_ABI_MINOR 1
 
 /* The name of the one symbol every plugin exports. */
 #define TEL_PLUGIN_SYMBOL "tel_plugin"
@@ -218,6 +218,35 @@ struct tel_host {
                          const char *label, const char *value, double delta);
     void (*metric_gauge)(struct tel_context *ctx, const char *name, const char *help,
                          const char *label, const char *value, double set_to);
+
+    /* --- ABI 1.1 --- */
+
+    /* The directory that relative paths in the configuration are taken from (the config
+     * file's directory; the current directory for the embedded default).  Borrowed, valid
+     * from init to fini. */
+    const char *config_dir;
+
+    /* Hand the task to people: call from run, then return TEL_RUN_DEFERRED.  The task
+     * becomes `waiting` without holding a worker; operators (role operator) list, claim,
+     * complete or reject it through the manual.* API; its output is checked against the
+     * type's output schema (see describe_type).  request: stolen, a JSON object:
+     *   "assignee"          string: the one user who may act (null/absent: none)
+     *   "candidate_users"   [strings]: users who may claim it
+     *   "candidate_groups"  [strings]: groups whose members may claim it
+     *                       (no assignee and no candidates: any operator)
+     *   "due_at_ms"         integer, wall-clock ms since the epoch: when it is overdue
+     *   "escalation"        {"action": "reassign", "group": G} | {"action": "fail",
+     *                       "code": C} | {"action": "notify"}: what happens at due_at_ms
+     *   "claim_timeout_s"   number > 0: a claim not completed in time is released
+     *   "priority"          integer: the order operators see (default: the task's)
+     *   "notify"            {"type": T, "on": ["assigned", "claimed", "claim_expired",
+     *                       "escalated", "reassigned"]}: submit a task of type T (which
+     *                       the type declared in describe_type's "task_types") with input
+     *                       {"event": E, "task": {...}} when E happens
+     * Returns 0, or negative with a reason in err when the request is malformed (then
+     * fail the attempt).  Users and groups are names, or "#<number>" for a uid/gid. */
+    int (*attempt_defer_manual)(struct tel_attempt *a, json_t *request, char *err,
+                                size_t err_size);
 };
 
 /* ------------------------------------------------------------------------ */
@@ -241,6 +270,19 @@ struct tel_executor_ops {
      * by the attempt's deadline and soon after it is cancelled.  On TEL_RUN_OK set the
      * output (attempt_set_output); on a failure set the error (attempt_set_error). */
     enum tel_run_result (*run)(void *plugin_state, void *type_state, struct tel_attempt *a);
+
+    /* --- ABI 1.1 --- */
+
+    /* What a prepared type needs from the host.  Optional; called once after
+     * prepare_type, on the loop thread.  Returns a new JSON object (stolen by the host)
+     * or NULL for nothing.  Keys:
+     *   "output_schema"  a JSON Schema every output of the type must satisfy (a manual
+     *                    task's form): compiled by the daemon's validator at load (a bad
+     *                    one fails the load) and pinned per task like a type's
+     *                    output_schema, which the type then must not also set
+     *   "task_types"     [names]: task types this type submits (notifications); each
+     *                    must exist, checked at load */
+    json_t *(*describe_type)(void *plugin_state, void *type_state);
 };
 
 /* ------------------------------------------------------------------------ */
