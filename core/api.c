@@ -2,6 +2,7 @@
  * lifecycle.  Replies are queued; the server writes them after the turn's commit. */
 #include "config.h"
 #include "api.h"
+#include "api_internal.h"
 #include "auth.h"
 #include "host.h"
 #include "events.h"
@@ -19,63 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define N_METHODS 14
-
-struct api {
-    struct loop *loop;
-    struct metrics *metrics;   /* NULL: off */
-    struct metric_histogram *latency[N_METHODS];
-    struct loop_timer textfile_timer;
-    int textfile_error;        /* the last write's error, to log changes only */
-    struct server *server;
-    struct lifecycle *lc;
-    struct store *store;
-    struct runtime *gen;       /* a reference */
-    unsigned gen_number;       /* bumps on reload: cached roles are recomputed */
-    uid_t daemon_uid;
-    int64_t started_ms;
-    struct events *events;
-    api_reload_fn reload;
-    void *reload_arg;
-    /* online backups run on their own thread and come back through this eventfd */
-    int backup_fd;
-    struct loop_watch *backup_watch;
-    pthread_mutex_t backup_lock;
-    struct backup_job *backups_done;
-    unsigned backups_running;
-};
-
-/* What the server keeps for us per connection. */
-struct conn_state {
-    unsigned roles;
-    unsigned gen_number;
-};
-
-struct call {
-    struct api *api;
-    struct conn *conn;
-    json_t *params;
-    json_t *id;
-    unsigned roles;
-    const struct peer *peer;
-};
-
-typedef void (*method_fn)(struct call *c);
-
-struct method {
-    const char *name;
-    unsigned roles; /* any of these may call it */
-    method_fn fn;
-};
-
 /* ---- replies and parameter checks ---- */
 
-static void reply(struct call *c, json_t *result) { server_reply(c->conn, c->id, result); }
+void reply(struct call *c, json_t *result) { server_reply(c->conn, c->id, result); }
 
-static void reply_error(struct call *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void reply_error(struct call *c, int code, const char *fmt, ...)
+void reply_error(struct call *c, int code, const char *fmt, ...)
 {
     char msg[600];
     va_list ap;
@@ -85,7 +34,7 @@ static void reply_error(struct call *c, int code, const char *fmt, ...)
     server_error(c->conn, c->id, code, msg, NULL);
 }
 
-static void reply_lc(struct call *c, json_t *result, struct lc_error *err)
+void reply_lc(struct call *c, json_t *result, struct lc_error *err)
 {
     if (result)
         server_reply(c->conn, c->id, result);
@@ -94,7 +43,7 @@ static void reply_lc(struct call *c, json_t *result, struct lc_error *err)
 }
 
 /* Params are an object whose members are all known.  Returns false after replying. */
-static bool check_params(struct call *c, const char *const *known)
+bool check_params(struct call *c, const char *const *known)
 {
     if (!c->params) {
         static json_t *empty; /* absent params read as {} */
@@ -127,7 +76,7 @@ static bool check_params(struct call *c, const char *const *known)
 }
 
 /* A string param: required or optional (NULL when absent). */
-static bool param_string(struct call *c, const char *name, bool required, const char **out)
+bool param_string(struct call *c, const char *name, bool required, const char **out)
 {
     json_t *v = json_object_get(c->params, name);
     *out = NULL;
@@ -145,7 +94,7 @@ static bool param_string(struct call *c, const char *name, bool required, const 
     return true;
 }
 
-static bool param_int(struct call *c, const char *name, bool required, json_int_t min,
+bool param_int(struct call *c, const char *name, bool required, json_int_t min,
                       json_int_t max, json_int_t *out, bool *present)
 {
     json_t *v = json_object_get(c->params, name);
@@ -561,6 +510,14 @@ static const struct method methods[] = {
     { "types.list", AUTH_READ, m_types },
     { "plugins.list", AUTH_READ, m_plugins },
     { "metrics.get", AUTH_READ, m_metrics },
+    { "manual.list", AUTH_ADMIN | AUTH_OPERATOR, m_manual_list },
+    { "manual.get", AUTH_ADMIN | AUTH_OPERATOR, m_manual_get },
+    { "manual.claim", AUTH_ADMIN | AUTH_OPERATOR, m_manual_claim },
+    { "manual.unclaim", AUTH_ADMIN | AUTH_OPERATOR, m_manual_unclaim },
+    { "manual.complete", AUTH_ADMIN | AUTH_OPERATOR, m_manual_complete },
+    { "manual.reject", AUTH_ADMIN | AUTH_OPERATOR, m_manual_reject },
+    { "manual.retry", AUTH_ADMIN | AUTH_OPERATOR, m_manual_retry },
+    { "manual.reassign", AUTH_ADMIN, m_manual_reassign },
 };
 _Static_assert(sizeof(methods) / sizeof(methods[0]) == N_METHODS, "N_METHODS");
 
@@ -616,7 +573,10 @@ static void on_close(void *arg, struct conn *conn)
 {
     struct api *a = arg;
     events_drop(a->events, conn);
-    free(conn_user(conn));
+    struct conn_state *cs = conn_user(conn);
+    if (cs)
+        api_caller_free(cs->caller);
+    free(cs);
     conn_set_user(conn, NULL);
 }
 

@@ -21,6 +21,7 @@ struct tel_attempt {
     atomic_bool cancelled;
     atomic_int cancel_fd;   /* eventfd, readable once cancelled; made on first request */
     const char *sandbox;    /* profile name, or NULL for "default" */
+    bool keep_evidence;     /* the type is not idempotent: mirror spawn output to files */
     const char *previous_error; /* the previous attempt's error code, or NULL */
     const void *profiles;   /* the struct runtime whose sandbox profiles apply */
     void *spawns;           /* what spawns left, freed by host_spawn_release */

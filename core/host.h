@@ -28,5 +28,13 @@ int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
                struct tel_spawn_result *res);
 /* Free what spawns of this attempt left (called when the attempt is cleared). */
 void host_spawn_release(struct tel_attempt *a);
+/* Evidence of attempts whose type is not idempotent (tel_attempt.keep_evidence): the
+ * stdout head and stderr tail of their programs, kept in STATE_DIR/evidence while they
+ * run.  collect returns {"stdout_tail", "stderr_tail"} (new) or NULL, and deletes them. */
+void host_evidence_set_dir(const char *state_dir);
+json_t *host_evidence_collect(const char *task_id, uint32_t attempt);
+void host_evidence_drop(const char *task_id, uint32_t attempt);
+/* Delete every evidence file (after recovery). */
+void host_evidence_sweep(void);
 
 #endif

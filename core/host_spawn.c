@@ -15,9 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <dirent.h>
 
 static struct sandbox *sandbox;
 static char *workdir_parent;
+static char *evidence_dir; /* STATE_DIR/evidence: output of non-idempotent attempts */
 static char *unavailable; /* why there is no sandbox */
 
 /* What a spawn leaves on its attempt until run returns (the result's buffers). */
@@ -83,6 +88,105 @@ static void failed(struct tel_spawn_result *res, const char *message)
     res->message = message;
 }
 
+/* ---- evidence: what a non-idempotent attempt's programs wrote, kept in files while it
+ * runs, so that after a crash people can judge whether its side effect happened ---- */
+
+void host_evidence_set_dir(const char *state_dir)
+{
+    free(evidence_dir);
+    evidence_dir = NULL;
+    if (!state_dir)
+        return;
+    size_t n = strlen(state_dir) + sizeof("/evidence");
+    evidence_dir = malloc(n);
+    if (!evidence_dir)
+        return;
+    snprintf(evidence_dir, n, "%s/evidence", state_dir);
+    if (mkdir(evidence_dir, 0700) < 0 && errno != EEXIST) {
+        log_warn("cannot keep evidence of interrupted attempts", "dir", evidence_dir,
+                 "error", strerror(errno));
+        free(evidence_dir);
+        evidence_dir = NULL;
+    }
+}
+
+static void evidence_path(char *buf, size_t size, const char *task_id, uint32_t attempt,
+                          const char *stream)
+{
+    snprintf(buf, size, "%s/%s.%u.%s", evidence_dir, task_id, attempt, stream);
+}
+
+static int evidence_open(struct tel_attempt *a, int fds[2])
+{
+    static const char *const streams[2] = { "stdout", "stderr" };
+    if (!evidence_dir)
+        return -ENOENT;
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        evidence_path(path, sizeof(path), a->task_id, a->number, streams[i]);
+        fds[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fds[i] < 0) {
+            if (i == 1)
+                close(fds[0]);
+            fds[0] = fds[1] = -1;
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+json_t *host_evidence_collect(const char *task_id, uint32_t attempt)
+{
+    static const char *const streams[2] = { "stdout", "stderr" };
+    if (!evidence_dir)
+        return NULL;
+    json_t *out = NULL;
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        evidence_path(path, sizeof(path), task_id, attempt, streams[i]);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        if (!out)
+            out = json_object();
+        char key[32];
+        snprintf(key, sizeof(key), "%s_tail", streams[i]);
+        /* program output need not be UTF-8: keep what is valid, show the rest as '?' */
+        for (size_t j = 0; j < n; j++)
+            if ((unsigned char)buf[j] >= 0x80 || (buf[j] < 0x20 && buf[j] != '\n' && buf[j] != '\t'))
+                buf[j] = '?';
+        json_object_set_new(out, key, json_stringn(buf, n));
+    }
+    host_evidence_drop(task_id, attempt);
+    return out;
+}
+
+void host_evidence_sweep(void)
+{
+    DIR *d = evidence_dir ? opendir(evidence_dir) : NULL;
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
+void host_evidence_drop(const char *task_id, uint32_t attempt)
+{
+    if (!evidence_dir)
+        return;
+    char path[4096];
+    evidence_path(path, sizeof(path), task_id, attempt, "stdout");
+    unlink(path);
+    evidence_path(path, sizeof(path), task_id, attempt, "stderr");
+    unlink(path);
+}
+
 int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
                struct tel_spawn_result *res)
 {
@@ -117,6 +221,9 @@ int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
         .cancel_fd = attempt_cancel_fd(a),
         .workdir_parent = workdir_parent,
     };
+    int mirror_fds[2] = { -1, -1 };
+    if (a->keep_evidence && evidence_open(a, mirror_fds) == 0)
+        args.mirror_fds = mirror_fds;
     if (a->deadline_ms > 0) {
         args.deadline.tv_sec = a->deadline_ms / 1000;
         args.deadline.tv_nsec = (a->deadline_ms % 1000) * 1000000;
@@ -125,6 +232,9 @@ int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sandbox_spawn(sandbox, p, &args, &rec->result);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (int i = 0; i < 2; i++)
+        if (mirror_fds[i] >= 0)
+            close(mirror_fds[i]);
     struct metrics *m = host_metrics();
     if (m) {
         metric_observe(metrics_histogram(m, "tel_sandbox_spawn_seconds",
@@ -147,6 +257,8 @@ int host_spawn(struct tel_attempt *a, const struct tel_spawn_request *req,
 
 void host_spawn_release(struct tel_attempt *a)
 {
+    if (a->keep_evidence && a->task_id)
+        host_evidence_drop(a->task_id, a->number);
     struct spawn_record *rec = a->spawns;
     a->spawns = NULL;
     while (rec) {

@@ -38,7 +38,7 @@ static bool storage_low(struct lifecycle *lc)
     return lc->storage_low;
 }
 
-static void storage_full(struct lifecycle *lc, struct lc_error *err)
+void lc_storage_full(struct lifecycle *lc, struct lc_error *err)
 {
     set_err(err, RPC_STORAGE_FULL,
             "storage full: the task store in %s is at its size limit (daemon.map_size_mb = "
@@ -117,7 +117,7 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
             return existing_submit(lc, existing, req, err);
     }
     if (storage_low(lc)) {
-        storage_full(lc, err);
+        lc_storage_full(lc, err);
         return NULL;
     }
 
@@ -188,7 +188,7 @@ json_t *lc_submit(struct lifecycle *lc, const struct lc_submit *req, struct lc_e
             sched_unstart(lc, t);
         task_free(t);
         if (rc == -ENOSPC)
-            storage_full(lc, err);
+            lc_storage_full(lc, err);
         else
             set_err(err, RPC_INTERNAL_ERROR, "cannot store the task: %s", strerror(-rc));
         return NULL;
@@ -290,7 +290,7 @@ json_t *lc_get(struct lifecycle *lc, const char *id_str, struct lc_error *err)
 }
 
 /* Find an active task for a state change, or explain why not. */
-static struct task *active_task(struct lifecycle *lc, const char *id_str, struct lc_error *err)
+struct task *lc_active_task(struct lifecycle *lc, const char *id_str, struct lc_error *err)
 {
     uint8_t id[16];
     if (parse_id(id_str, id, err) < 0)
@@ -315,7 +315,7 @@ static struct task *active_task(struct lifecycle *lc, const char *id_str, struct
 json_t *lc_cancel(struct lifecycle *lc, const char *id, const char *reason, uid_t caller,
                   bool any_owner, struct lc_error *err)
 {
-    struct task *t = active_task(lc, id, err);
+    struct task *t = lc_active_task(lc, id, err);
     if (!t)
         return NULL;
     if (!any_owner && t->owner != caller) {
@@ -332,7 +332,7 @@ json_t *lc_cancel(struct lifecycle *lc, const char *id, const char *reason, uid_
     }
     if (op_end(lc, rc) < 0) {
         lc_reload(lc, t);
-        storage_full(lc, err);
+        lc_storage_full(lc, err);
         return NULL;
     }
     metric_add(sched_queue(lc, t->type)->m.cancellations, 1);
@@ -345,7 +345,7 @@ json_t *lc_cancel(struct lifecycle *lc, const char *id, const char *reason, uid_
 static struct task *fenced(struct lifecycle *lc, const char *id, uint32_t attempt,
                            const char *what, struct lc_error *err)
 {
-    struct task *t = active_task(lc, id, err);
+    struct task *t = lc_active_task(lc, id, err);
     bool current = t && attempt == t->attempt &&
                    (t->state == TASK_RUNNING || t->state == TASK_WAITING);
     if (current)
@@ -383,10 +383,10 @@ json_t *lc_complete(struct lifecycle *lc, const char *id, uint32_t attempt, json
         sched_abandon(lc, t);
     int rc = op_begin(lc);
     if (rc == 0)
-        rc = lc_complete_attempt(lc, t, output);
+        rc = lc_complete_attempt(lc, t, output, NULL);
     if (op_end(lc, rc) < 0) {
         lc_reload(lc, t);
-        storage_full(lc, err);
+        lc_storage_full(lc, err);
         return NULL;
     }
     json_t *result = json_pack("{s:s, s:s}", "id", t->id_str, "state", task_state_name(t->state));
@@ -410,7 +410,7 @@ json_t *lc_fail(struct lifecycle *lc, const char *id, uint32_t attempt, const ch
     }
     if (op_end(lc, rc) < 0) {
         lc_reload(lc, t);
-        storage_full(lc, err);
+        lc_storage_full(lc, err);
         return NULL;
     }
     json_t *result = json_pack("{s:s, s:s}", "id", t->id_str, "state", task_state_name(t->state));

@@ -495,7 +495,7 @@ void lc_free(struct lifecycle *lc)
 }
 
 /* The outcome of an attempt that succeeded with `output` (borrowed): validate, store. */
-int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
+int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output, json_t *extra)
 {
     const struct type_runtime *tr = lc_type(lc, t->type);
     int64_t now = lc_now();
@@ -507,7 +507,7 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
                            "the output schema this task is held to cannot be loaded", now);
         lc_finish(lc, t, TASK_FAILED, "schema_unavailable",
                   "the output schema this task is held to cannot be loaded (see the log)");
-        return lc_persist(lc, t, "failed", NULL);
+        return lc_persist(lc, t, "failed", extra);
     }
     if (schema) {
         json_t *errors = json_array();
@@ -517,17 +517,19 @@ int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output)
             json_object_set_new(task_current_attempt(t), "validation_errors", errors);
             lc_finish(lc, t, TASK_FAILED, "output_invalid",
                       "the output does not match the output schema");
-            return lc_persist(lc, t, "failed", NULL);
+            return lc_persist(lc, t, "failed", extra);
         }
         json_decref(errors);
     }
     char *text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
     int rc = text ? store_output_put(lc->store, t->id, text, strlen(text)) : -ENOMEM;
     free(text);
-    if (rc < 0)
+    if (rc < 0) {
+        json_decref(extra);
         return rc;
+    }
     lc_close_attempt(lc, t, "succeeded", NULL, NULL, now);
     lc_finish(lc, t, TASK_SUCCEEDED, NULL, NULL);
-    return lc_persist(lc, t, "succeeded", NULL);
+    return lc_persist(lc, t, "succeeded", extra);
 }
 

@@ -76,4 +76,25 @@ json_t *lc_heartbeat(struct lifecycle *lc, const char *id, uint32_t attempt, jso
                      struct lc_error *err);
 json_t *lc_status(struct lifecycle *lc);
 
+/* Tasks waiting for people (lc_manual.c; see manual.h).  who: borrowed. */
+struct manual_caller;
+json_t *lc_manual_list(struct lifecycle *lc, const struct manual_caller *who, size_t limit,
+                       struct lc_error *err);
+json_t *lc_manual_get(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                      struct lc_error *err);
+json_t *lc_manual_claim(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                        struct lc_error *err);
+json_t *lc_manual_unclaim(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                          struct lc_error *err);
+/* output: borrowed. */
+json_t *lc_manual_complete(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                           json_t *output, struct lc_error *err);
+json_t *lc_manual_reject(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                         const char *reason, struct lc_error *err);
+json_t *lc_manual_retry(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                        struct lc_error *err);
+/* Exactly one of assignee and group. */
+json_t *lc_manual_reassign(struct lifecycle *lc, const char *id, const struct manual_caller *who,
+                           const char *assignee, const char *group, struct lc_error *err);
+
 #endif

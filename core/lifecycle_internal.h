@@ -101,8 +101,13 @@ void lc_after_failure(struct lifecycle *lc, struct task *t, const struct type_ru
                       const char *code, const char *message, bool retryable, bool timed_out,
                       int64_t retry_after_ms);
 int64_t lc_now(void);
-/* Record a successful attempt with output (borrowed): validate, store (inside an op). */
-int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output);
+/* Record a successful attempt with output (borrowed): validate, store (inside an op).
+ * extra: stolen, may be NULL: more fields for the event. */
+int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output, json_t *extra);
+/* The active task with this id, or NULL with err saying why (not found, finished). */
+struct task *lc_active_task(struct lifecycle *lc, const char *id, struct lc_error *err);
+/* err: the store is full. */
+void lc_storage_full(struct lifecycle *lc, struct lc_error *err);
 /* Put a task back as the store has it, after a write that failed. */
 void lc_reload(struct lifecycle *lc, struct task *t);
 /* Drop a finished task from memory (its final state is stored). */
@@ -113,6 +118,17 @@ int lc_store_schema_once(struct lifecycle *lc, const char *hash, const char *tex
 const void *lc_pinned_output_schema(struct lifecycle *lc, struct task *t,
                                     const struct type_runtime *tr,
                                     struct plugin_instance **validator, bool *missing);
+
+/* lc_manual.c: tasks waiting for people (inside an open op where said) */
+/* The attempt was deferred with a manual request (stolen): wait for people (in an op). */
+int lc_manual_begin(struct lifecycle *lc, struct task *t, json_t *request, int64_t now);
+/* A non-idempotent type's attempt was cut off by a crash: people decide (in an op).
+ * evidence: stolen, may be NULL. */
+int lc_manual_reconcile(struct lifecycle *lc, struct task *t, json_t *evidence, int64_t now);
+/* The nearest manual deadline of a waiting task (due time, claim expiry), or 0. */
+int64_t lc_manual_deadline(struct task *t);
+/* Run what is due; returns true when it handled the timer (then t may be forgotten). */
+bool lc_manual_on_timer(struct lifecycle *lc, struct task *t, int64_t now);
 
 /* sched.c */
 struct type_queue *sched_queue(struct lifecycle *lc, const char *type);

@@ -1,7 +1,7 @@
 # The core: a convenience library shared by teld and the unit tests.
 noinst_LTLIBRARIES += core/libtelcore.la
 core_libtelcore_la_SOURCES = \
-	core/api.c core/api.h \
+	core/api.c core/api.h core/api_internal.h core/api_manual.c \
 	core/attempt.c core/attempt.h \
 	core/auth.c core/auth.h \
 	core/conf.c core/conf.h core/conf_internal.h core/conf_walk.c \
@@ -11,7 +11,7 @@ core_libtelcore_la_SOURCES = \
 	core/host.c core/host.h \
 	core/host_spawn.c \
 	core/jsonrpc.c core/jsonrpc.h \
-	core/lc_api.c core/lc_schema.c \
+	core/lc_api.c core/lc_manual.c core/lc_schema.c \
 	core/lifecycle.c core/lifecycle.h core/lifecycle_internal.h \
 	core/log.c core/log.h \
 	core/manual.h core/manual_request.c \

@@ -192,11 +192,17 @@ static bool in_list(const json_t *list, const char *name)
 }
 
 /* "#123" style names match by number. */
-static bool user_matches(const json_t *list, const struct manual_caller *who)
+/* A user or group may be named by name, "#<number>", or the bare number (as in roles). */
+static bool id_in_list(const json_t *list, unsigned id)
 {
     char num[24];
-    snprintf(num, sizeof(num), "#%u", (unsigned)who->uid);
-    return in_list(list, who->user) || in_list(list, num);
+    snprintf(num, sizeof(num), "#%u", id);
+    return in_list(list, num) || in_list(list, num + 1);
+}
+
+static bool user_matches(const json_t *list, const struct manual_caller *who)
+{
+    return in_list(list, who->user) || id_in_list(list, (unsigned)who->uid);
 }
 
 static bool group_matches(const json_t *list, const struct manual_caller *who)
@@ -204,12 +210,9 @@ static bool group_matches(const json_t *list, const struct manual_caller *who)
     for (const char *const *g = who->groups; g && *g; g++)
         if (in_list(list, *g))
             return true;
-    for (size_t i = 0; i < who->n_gids; i++) {
-        char num[24];
-        snprintf(num, sizeof(num), "#%u", (unsigned)who->gids[i]);
-        if (in_list(list, num))
+    for (size_t i = 0; i < who->n_gids; i++)
+        if (id_in_list(list, (unsigned)who->gids[i]))
             return true;
-    }
     return false;
 }
 

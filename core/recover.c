@@ -2,6 +2,7 @@
  * teld stopped without finishing them are recorded as interrupted and retried per the
  * type's policy — unless the task keeps crashing the host (poison-task protection). */
 #include "config.h"
+#include "host.h"
 #include "lifecycle_internal.h"
 #include "log.h"
 
@@ -43,6 +44,15 @@ static int interrupted(struct lifecycle *lc, struct task *t)
     lc_close_attempt(lc, t, "interrupted", "host_crash",
                        "teld stopped while the attempt ran; it may or may not have had effect",
                        now);
+    if (tr && !tr->conf->idempotent) {
+        /* Its side effect may or may not have happened: people decide, with the evidence. */
+        json_t *evidence = json_pack("{s:O*}", "attempt", task_current_attempt(t));
+        task_set_time(evidence, "interrupted_at", now);
+        json_t *tails = host_evidence_collect(t->id_str, t->attempt);
+        if (tails)
+            json_object_update_new(evidence, tails);
+        return lc_manual_reconcile(lc, t, evidence, now);
+    }
     if (t->interrupts >= (uint32_t)lc->gen->cfg->daemon.max_interruptions) {
         char msg[200];
         snprintf(msg, sizeof(msg), "%u attempts in a row were cut off by a host crash "

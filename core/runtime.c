@@ -55,18 +55,13 @@ char *runtime_schema_text(json_t *schema, char *hash)
     return text;
 }
 
-static void *compile_schema(struct plugin_instance *v, const struct config_task_type *t,
-                            const char *setting, const char *file, struct diag_list *diags,
-                            char *hash, char **text)
+/* Compile a schema (stolen) read from `file` (a path, or a description of where it came
+ * from for diagnostics). */
+static void *compile_schema_json(struct plugin_instance *v, const struct config_task_type *t,
+                                 const char *setting, const char *file, json_t *schema,
+                                 struct diag_list *diags, char *hash, char **text)
 {
-    json_error_t jerr;
-    json_t *schema = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
     char msg[768];
-    if (!schema) {
-        snprintf(msg, sizeof(msg), "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
-        type_problem(diags, t, t->origin.line, setting, msg);
-        return NULL;
-    }
     void *compiled = NULL;
     char err[512] = "";
     int rc = v->validator.compile(v->state, schema, file, &compiled, err, sizeof(err));
@@ -78,6 +73,60 @@ static void *compile_schema(struct plugin_instance *v, const struct config_task_
         return NULL;
     }
     return compiled;
+}
+
+static void *compile_schema(struct plugin_instance *v, const struct config_task_type *t,
+                            const char *setting, const char *file, struct diag_list *diags,
+                            char *hash, char **text)
+{
+    json_error_t jerr;
+    json_t *schema = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+    if (!schema) {
+        char msg[768];
+        snprintf(msg, sizeof(msg), "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+        type_problem(diags, t, t->origin.line, setting, msg);
+        return NULL;
+    }
+    return compile_schema_json(v, t, setting, file, schema, diags, hash, text);
+}
+
+/* What the type's executor declares (describe_type, ABI 1.1): an output schema (a manual
+ * task's form) and the task types it submits.  Returns the declared schema (new ref) or
+ * NULL; problems go to diags. */
+static json_t *executor_declarations(struct runtime *rt, const struct config_task_type *t,
+                                     const struct type_executor *te, struct diag_list *diags,
+                                     char *source, size_t source_size)
+{
+    struct plugin_instance *pi = te->plugin;
+    if (!pi || !pi->executor.describe_type)
+        return NULL;
+    json_t *decl = pi->executor.describe_type(pi->state, te->type_state);
+    if (!decl)
+        return NULL;
+    char msg[512];
+    json_t *schema = json_incref(json_object_get(decl, "output_schema"));
+    const char *from = json_string_value(json_object_get(decl, "output_schema_source"));
+    snprintf(source, source_size, "%s", from ? from : "(form)");
+    json_t *types = json_object_get(decl, "task_types");
+    size_t i;
+    json_t *name;
+    json_array_foreach(types, i, name) {
+        const char *n = json_string_value(name);
+        if (!n || !conf_find_type(rt->cfg, n)) {
+            snprintf(msg, sizeof(msg), "executor \"%s\" needs task type \"%s\", which is not "
+                     "configured", pi->name, n ? n : "(not a string)");
+            type_problem(diags, t, t->config_line ? t->config_line : t->origin.line, "config", msg);
+        }
+    }
+    if (schema && t->output_schema) {
+        snprintf(msg, sizeof(msg), "the executor \"%s\" declares the output schema (its form): "
+                 "set one or the other", pi->name);
+        type_problem(diags, t, t->origin.line, "output_schema", msg);
+        json_decref(schema);
+        schema = NULL;
+    }
+    json_decref(decl);
+    return schema;
 }
 
 /* Prepare one executor for a type: the default one or a route's. */
@@ -139,14 +188,22 @@ static void prepare_type(struct runtime *rt, struct type_runtime *tr, struct dia
             tr->routes[i].labels = r->labels;
     }
 
-    if (!t->input_schema && !t->output_schema)
+    char source[4096];
+    json_t *declared = executor_declarations(rt, t, &tr->fallback, diags, source, sizeof(source));
+    if (!t->input_schema && !t->output_schema && !declared)
         return;
     const char *why = NULL;
     tr->validator = pick_validator(rt, &why);
     if (!tr->validator) {
-        type_problem(diags, t, t->origin.line, t->input_schema ? "input_schema" : "output_schema",
+        type_problem(diags, t, t->origin.line,
+                     t->input_schema ? "input_schema" : t->output_schema ? "output_schema" : "config.form",
                      why);
+        json_decref(declared);
         return;
+    }
+    if (declared) {
+        tr->output_schema = compile_schema_json(tr->validator, t, "config.form", source, declared,
+                                                diags, tr->output_hash, &tr->output_text);
     }
     if (t->input_schema)
         tr->input_schema = compile_schema(tr->validator, t, "input_schema", t->input_schema, diags,

@@ -158,6 +158,9 @@ struct sandbox_spawn_args {
                                  Polled, never read. */
     const char *workdir_parent; /* where the per-attempt dir is made; NULL = "/tmp" */
     const char *const *extra_ro_binds; /* borrowed, NULL-terminated, may be NULL */
+    const int *mirror_fds;    /* borrowed, may be NULL: two files (or -1) kept equal to the
+                                 stdout head and stderr tail captured so far, as evidence
+                                 should teld die before the spawn ends */
 };
 
 struct sandbox_result {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int sandbox_capture_init(struct sandbox_capture *c, size_t cap, bool tail)
 {
@@ -15,10 +16,41 @@ int sandbox_capture_init(struct sandbox_capture *c, size_t cap, bool tail)
         return -ENOMEM;
     c->cap = cap;
     c->tail = tail;
+    c->mirror_fd = -1;
     return 0;
 }
 
+/* Keep the mirror file equal to what is kept in memory (best effort: it is evidence for
+ * people after a crash, not the result). */
+static void mirror(struct sandbox_capture *c, size_t head_from)
+{
+    if (c->mirror_fd < 0)
+        return;
+    if (!c->tail) {
+        if (c->len > head_from && pwrite(c->mirror_fd, c->buf + head_from, c->len - head_from,
+                                         (off_t)head_from) < 0)
+            c->mirror_fd = -1;
+        return;
+    }
+    size_t first = c->len < c->cap ? c->len : c->cap - c->start;
+    if (first > c->len)
+        first = c->len;
+    if (pwrite(c->mirror_fd, c->buf + c->start, first, 0) < 0 ||
+        (c->len > first && pwrite(c->mirror_fd, c->buf, c->len - first, (off_t)first) < 0) ||
+        ftruncate(c->mirror_fd, (off_t)c->len) < 0)
+        c->mirror_fd = -1;
+}
+
+static void capture_add(struct sandbox_capture *c, const char *data, size_t n);
+
 void sandbox_capture_add(struct sandbox_capture *c, const char *data, size_t n)
+{
+    size_t before = c->len;
+    capture_add(c, data, n);
+    mirror(c, before);
+}
+
+static void capture_add(struct sandbox_capture *c, const char *data, size_t n)
 {
     if (!c->tail) {
         size_t room = c->cap - c->len;

@@ -81,6 +81,7 @@ struct sandbox_capture {
     size_t cap, len;
     size_t start;     /* tail mode: ring start */
     bool tail, truncated;
+    int mirror_fd;    /* -1, or a file kept equal to what is kept here */
 };
 
 int sandbox_capture_init(struct sandbox_capture *c, size_t cap, bool tail);

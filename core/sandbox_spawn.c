@@ -429,6 +429,10 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         stage = "capture buffers";
         goto out;
     }
+    if (a->mirror_fds) {
+        s.out.mirror_fd = a->mirror_fds[0];
+        s.err.mirror_fd = a->mirror_fds[1];
+    }
     if ((rc = make_work_dir(&s, sb, a->workdir_parent)) < 0)
         goto out;
     stage = "pipes";

@@ -173,6 +173,11 @@ static int64_t next_deadline(struct lifecycle *lc, struct task *t)
         CONSIDER(t->created_ms + secs(to->total_s));
     if (t->state == TASK_PENDING && to->queue_s > 0)
         CONSIDER(t->queued_ms + secs(to->queue_s));
+    if (t->state == TASK_WAITING) {
+        int64_t manual = lc_manual_deadline(t);
+        if (manual)
+            CONSIDER(manual);
+    }
     if (t->state == TASK_RUNNING || t->state == TASK_WAITING) {
         if (to->run_s > 0)
             CONSIDER(t->started_ms + secs(to->run_s));
@@ -227,6 +232,8 @@ static void on_task_timer(void *arg)
         code = "heartbeat_timeout";
         message = "no heartbeat within timeouts.heartbeat_s";
         attempt_level = true;
+    } else if (t->state == TASK_WAITING && lc_manual_on_timer(lc, t, now)) {
+        return; /* a claim expired or the due time's escalation ran */
     } else if (t->state == TASK_RETRY_WAIT && t->next_ms && now >= t->next_ms) {
         /* the wait is over: back in the queue */
         if (store_op_begin(lc->store) == 0) {
@@ -338,6 +345,7 @@ static int start_attempt(struct lifecycle *lc, struct task *t, const struct type
     attempt_init(&r->attempt, r->task_id, r->type, t->attempt, r->input, r->labels,
                  deadline_mono(lc, t, &tr->conf->timeouts), -1);
     r->attempt.sandbox = tr->conf->sandbox;
+    r->attempt.keep_evidence = !tr->conf->idempotent;
     r->attempt.profiles = r->gen;
     json_t *attempts = json_object_get(t->rec, "attempts");
     size_t na = json_array_size(attempts);
@@ -589,11 +597,16 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
     switch (r->result) {
     case TEL_RUN_OK: {
         json_t *out = a->output ? json_incref(a->output) : json_null();
-        int rc = lc_complete_attempt(lc, t, out);
+        int rc = lc_complete_attempt(lc, t, out, NULL);
         json_decref(out);
         return rc;
     }
     case TEL_RUN_DEFERRED:
+        if (a->manual) { /* handed to people */
+            json_t *req = a->manual;
+            a->manual = NULL;
+            return lc_manual_begin(lc, t, req, now);
+        }
         task_set_state(t, TASK_WAITING, now);
         sched_arm(lc, t);
         return lc_persist(lc, t, "waiting", NULL);

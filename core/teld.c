@@ -102,6 +102,7 @@ static int check_config(const char *path)
     runtime_free(rt);
     diag_clear(&diags);
     host_sandbox_stop();
+    host_evidence_set_dir(NULL);
     return status;
 }
 
@@ -205,10 +206,12 @@ static int start(struct daemon *d)
         log_error("cannot start", "error", "cannot set up the lifecycle");
         return -1;
     }
+    host_evidence_set_dir(cfg->state_dir);
     if (lc_recover(d->lc, err, sizeof(err)) < 0) {
         log_error("cannot start: recovery failed", "error", err);
         return -1;
     }
+    host_evidence_sweep(); /* recovery took what it needed */
     if (api_open(d->loop, d->lc, d->store, d->rt, d->metrics, reload, d, &d->api, err,
                  sizeof(err)) < 0) {
         log_error("cannot start", "error", err);
@@ -244,6 +247,7 @@ static void stop(struct daemon *d)
     metrics_free(d->metrics);
     runtime_unref(d->rt);
     host_sandbox_stop();
+    host_evidence_set_dir(NULL);
     statedir_close(d->sd);
 }
 

@@ -280,6 +280,8 @@ struct tel_executor_ops {
      *                    task's form): compiled by the daemon's validator at load (a bad
      *                    one fails the load) and pinned per task like a type's
      *                    output_schema, which the type then must not also set
+     *   "output_schema_source"  the schema's file (absolute path): the base for its
+     *                    relative references and the name in error messages
      *   "task_types"     [names]: task types this type submits (notifications); each
      *                    must exist, checked at load */
     json_t *(*describe_type)(void *plugin_state, void *type_state);

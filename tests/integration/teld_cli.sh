@@ -36,7 +36,7 @@ CONF
 "$TELD" -c "$T/badplugin.conf" --check-config >"$T/out" 2>"$T/err"; rc=$?
 check "a refused plugin fails --check-config" [ $rc -eq 1 ]
 check "the refusal names the config line, the file and the reason" \
-    contains "$T/err" "$T/badplugin.conf:1: plugins.major: $TEL_TEST_PLUGINS/wrong_major.so: built for plugin ABI 2.0, this teld has ABI 1.0"
+    contains "$T/err" "$T/badplugin.conf:1: plugins.major: $TEL_TEST_PLUGINS/wrong_major.so: built for plugin ABI 2.1, this teld has ABI 1.1"
 check "a failing init gives the plugin's own message" contains "$T/err" "init failed: cannot reach the license server"
 check "a type whose executor did not load says so" contains "$T/err" "task_types.t.executor: plugin \"major\" did not load"
 
@@ -46,7 +46,7 @@ check "a missing config file exits 1 with the reason" sh -c "[ $rc -eq 1 ] && gr
 "$TELD" --bogus >"$T/out" 2>&1; rc=$?
 check "an unknown option exits 2 with usage" sh -c "[ $rc -eq 2 ] && grep -q Usage '$T/out'"
 "$TELD" --version >"$T/out" 2>&1; rc=$?
-check "--version names the ABI" sh -c "[ $rc -eq 0 ] && grep -q 'plugin ABI 1.0' '$T/out'"
+check "--version names the ABI" sh -c "[ $rc -eq 0 ] && grep -q 'plugin ABI 1.1' '$T/out'"
 
 # start-up with a bad config: logfmt error lines and a non-zero exit
 "$TELD" -c "$T/bad.conf" >"$T/log" 2>&1; rc=$?

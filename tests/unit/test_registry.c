@@ -87,8 +87,8 @@ static void test_directory(void **state)
 }
 
 static void test_missing_symbol(void **state) { expect_refused("no_symbol", "the symbol tel_plugin is missing"); }
-static void test_wrong_major(void **state) { expect_refused("wrong_major", "built for plugin ABI 2.0, this teld has ABI 1.0 (the major versions must match"); }
-static void test_newer_minor(void **state) { expect_refused("newer_minor", "built for plugin ABI 1.1, newer than this teld's ABI 1.0"); }
+static void test_wrong_major(void **state) { expect_refused("wrong_major", "built for plugin ABI 2.1, this teld has ABI 1.1 (the major versions must match"); }
+static void test_newer_minor(void **state) { expect_refused("newer_minor", "built for plugin ABI 1.2, newer than this teld's ABI 1.1"); }
 static void test_small_size(void **state) { expect_refused("small_size", "struct tel_plugin size 16 is invalid"); }
 static void test_null_run(void **state) { expect_refused("null_run", "required callback executor.run is NULL"); }
 static void test_init_fails(void **state) { expect_refused("init_fails", "init failed: cannot reach the license server"); }
