@@ -2,7 +2,8 @@
 if HAVE_CMOCKA
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry \
 	tests/unit/test_lifecycle tests/unit/test_server tests/unit/test_server_limits \
-	tests/unit/test_server_socket tests/unit/test_metrics tests/unit/test_http_template
+	tests/unit/test_server_socket tests/unit/test_metrics tests/unit/test_http_template \
+	tests/unit/test_manual_plugin
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -50,3 +51,9 @@ tests_unit_test_http_template_SOURCES = tests/unit/test_http_template.c tests/un
 	plugins/http/template.c plugins/http/template.h plugins/http/classify.c plugins/http/http.h
 tests_unit_test_http_template_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 tests_unit_test_http_template_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
+# The manual executor, loaded as teld loads it (dlopen of the built module) and driven
+# through a fake host table: links neither the core nor the plugin's sources.
+tests_unit_test_manual_plugin_SOURCES = tests/unit/test_manual_plugin.c tests/unit/testutil.h
+tests_unit_test_manual_plugin_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_manual_plugin_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS)
+EXTRA_tests_unit_test_manual_plugin_DEPENDENCIES = plugins/manual/manual.la
