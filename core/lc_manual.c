@@ -93,7 +93,7 @@ static json_t *item(struct task *t, int64_t now)
 
 /* ---- notifications: a task of the configured type, submitted after the action ---- */
 
-static void notify(struct lifecycle *lc, struct task *t, const char *event)
+void lc_manual_notify(struct lifecycle *lc, struct task *t, const char *event)
 {
     json_t *m = manual_of(t);
     json_t *cfg = json_object_get(m, "notify");
@@ -242,7 +242,7 @@ bool lc_manual_on_timer(struct lifecycle *lc, struct task *t, int64_t now)
         loop_timer_arm(lc->loop, &t->timer, loop_now_ms() + 1000);
         return true;
     }
-    notify(lc, t, event);
+    lc_manual_notify(lc, t, event);
     if (task_state_terminal(t->state))
         lc_forget(lc, t);
     else
@@ -305,7 +305,7 @@ static json_t *finish_action(struct lifecycle *lc, struct task *t, int rc, const
     lc_count(lc, "tel_manual_actions_total", "Actions on manual tasks, by action.", t->type,
              "action", action);
     if (event)
-        notify(lc, t, event);
+        lc_manual_notify(lc, t, event);
     if (task_state_terminal(t->state))
         lc_forget(lc, t);
     else

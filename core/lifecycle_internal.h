@@ -127,6 +127,8 @@ int lc_manual_begin(struct lifecycle *lc, struct task *t, json_t *request, int64
 int lc_manual_reconcile(struct lifecycle *lc, struct task *t, json_t *evidence, int64_t now);
 /* The nearest manual deadline of a waiting task (due time, claim expiry), or 0. */
 int64_t lc_manual_deadline(struct task *t);
+/* Tell the task's notification type about an event, when it asked for it (outside ops). */
+void lc_manual_notify(struct lifecycle *lc, struct task *t, const char *event);
 /* Run what is due; returns true when it handled the timer (then t may be forgotten). */
 bool lc_manual_on_timer(struct lifecycle *lc, struct task *t, int64_t now);
 

@@ -655,7 +655,11 @@ void sched_on_run_done(void *arg, struct run *r)
     }
     t->run = NULL;
     sched_queue(lc, t->type)->running--;
+    bool handed_to_people = r->result == TEL_RUN_DEFERRED && t->state == TASK_WAITING &&
+                            json_object_get(t->rec, "manual");
     free_run(r);
+    if (handed_to_people)
+        lc_manual_notify(lc, t, "assigned");
     if (task_state_terminal(t->state))
         lc_forget(lc, t);
 }

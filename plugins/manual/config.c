@@ -171,6 +171,9 @@ static int parse_form(struct parse_ctx *c, struct manual_type *t, json_t *v)
         json_decref(form);
     } else {
         t->form = form;
+        free(t->form_path);
+        t->form_path = full;
+        full = NULL;
     }
     free(full);
     return rc;
@@ -412,6 +415,7 @@ void manual_type_free(struct manual_type *t)
     json_decref(t->candidate_users);
     json_decref(t->candidate_groups);
     json_decref(t->form);
+    free(t->form_path);
     free(t->due_pointer);
     json_decref(t->escalation);
     json_decref(t->claim_timeout_s);

@@ -77,6 +77,8 @@ static json_t *manual_describe_type(void *state, void *type_state)
     json_t *d = json_object();
     if (t->form)
         json_object_set_new(d, "output_schema", json_deep_copy(t->form));
+    if (t->form_path)
+        json_object_set_new(d, "output_schema_source", json_string(t->form_path));
     if (t->notify) {
         const char *type = json_string_value(json_object_get(t->notify, "type"));
         json_object_set_new(d, "task_types", json_pack("[s]", type));

@@ -27,6 +27,7 @@ struct manual_type {
     json_t *candidate_groups;   /* the same for groups, or NULL */
     json_t *form;               /* the JSON Schema (an object or a boolean) that outputs must
                                    satisfy, or NULL */
+    char *form_path;            /* the form's file (absolute), or NULL */
     double due_s;               /* > 0: due this long after the task starts waiting */
     char *due_pointer;          /* or: a pointer to an RFC 3339 timestamp or epoch seconds */
     json_t *escalation;         /* the request's "escalation" object, or NULL */

@@ -102,8 +102,14 @@ class AsUser:
         if pid == 0:  # the child: never returns
             code = 0
             try:
-                os.close(cmd_w)
-                os.close(res_r)
+                # only our two pipe ends: an inherited end of another AsUser's command
+                # pipe would keep that child from seeing EOF when it is closed
+                for fd in os.listdir("/proc/self/fd"):
+                    if int(fd) > 2 and int(fd) not in (cmd_r, res_w):
+                        try:
+                            os.close(int(fd))
+                        except OSError:
+                            pass
                 os.setgroups(list(groups))
                 os.setgid(gid)
                 os.setuid(uid)

@@ -445,8 +445,9 @@ static void test_form(void **unused)
     void *ts = prepare_ok("{\"form\": \"forms/approve.json\"}");
     json_t *d = plugin->executor->describe_type(state, ts);
     assert_non_null(d);
-    char want[256];
-    snprintf(want, sizeof(want), "{\"output_schema\": %s}", schema);
+    char want[8192];
+    snprintf(want, sizeof(want), "{\"output_schema\": %s, \"output_schema_source\": \"%s/forms/approve.json\"}",
+             schema, config_dir);
     assert_json(d, want);
     json_decref(d);
     deferred(ts, "{}", "{}");  /* the form is the core's business, not the request's */
@@ -454,7 +455,9 @@ static void test_form(void **unused)
 
     ts = prepare_ok("{\"form\": \"forms/true.json\", \"notify\": {\"type\": \"mail\"}}");
     d = plugin->executor->describe_type(state, ts);
-    assert_json(d, "{\"output_schema\": true, \"task_types\": [\"mail\"]}");
+    snprintf(want, sizeof(want), "{\"output_schema\": true, \"output_schema_source\": "
+             "\"%s/forms/true.json\", \"task_types\": [\"mail\"]}", config_dir);
+    assert_json(d, want);
     json_decref(d);
     release(ts);
 
