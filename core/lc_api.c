@@ -346,6 +346,12 @@ static struct task *fenced(struct lifecycle *lc, const char *id, uint32_t attemp
                            const char *what, struct lc_error *err)
 {
     struct task *t = lc_active_task(lc, id, err);
+    if (t && t->state == TASK_WAITING && json_object_get(t->rec, "manual")) {
+        /* people hold it: claims and the form apply, so only the manual.* methods do */
+        set_err(err, RPC_CONFLICT, "task %s waits for people: use manual.complete or "
+                "manual.reject (operators), or task.cancel", id);
+        return NULL;
+    }
     bool current = t && attempt == t->attempt &&
                    (t->state == TASK_RUNNING || t->state == TASK_WAITING);
     if (current)

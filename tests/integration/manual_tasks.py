@@ -170,6 +170,14 @@ rec = root.call("task.get", {"id": t1})
 checks.check("a manual task waits for people without holding a worker",
              rec["state"] == "waiting" and rec["manual"]["candidate_groups"] == ["#%d" % G_OPS],
              json.dumps(rec)[:500])
+try:
+    root.call("task.complete", {"id": t1, "attempt": 1, "output": {"approved": True}})
+    refused = None
+except RpcError as e:
+    refused = e
+checks.check("task.complete cannot bypass the people a task waits for (-32002)",
+             refused is not None and refused.code == CONFLICT and "manual.complete" in refused.message,
+             str(refused))
 for who, uid in (("a user without any role", NOROLE), ("a viewer", VIEWER)):
     u = as_user(uid)
     res = [code(u.call("manual.list", {})), code(u.call("manual.claim", {"id": t1})),

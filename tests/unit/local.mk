@@ -1,6 +1,6 @@
 # Unit tests: one cmocka program per core module.
 if HAVE_CMOCKA
-UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry \
+UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry tests/unit/test_manual \
 	tests/unit/test_lifecycle tests/unit/test_server tests/unit/test_server_limits \
 	tests/unit/test_server_socket tests/unit/test_metrics tests/unit/test_http_template \
 	tests/unit/test_manual_plugin
@@ -12,6 +12,9 @@ UNIT_LDADD = $(CORE_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_conf_SOURCES = tests/unit/test_conf.c tests/unit/testutil.h
 tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_conf_LDADD = $(UNIT_LDADD)
+tests_unit_test_manual_SOURCES = tests/unit/test_manual.c tests/unit/testutil.h
+tests_unit_test_manual_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_manual_LDADD = $(UNIT_LDADD)
 tests_unit_test_log_SOURCES = tests/unit/test_log.c tests/unit/testutil.h
 tests_unit_test_log_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_log_LDADD = $(UNIT_LDADD)
