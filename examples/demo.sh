@@ -37,6 +37,18 @@ if "$B/core/telctl" submit greet --input '{"name": "tel"}' --wait; then :; else
     echo "(the sandbox is not available here: see 'telctl status')"
 fi
 
+say "telctl submit approve --input '{\"refund\": 40}'                (work for people)"
+aid=$("$B/core/telctl" submit approve --input '{"refund": 40}')
+i=0
+until "$B/core/telctl" --json get "$aid" | grep -q '"state": *"waiting"'; do
+    i=$((i + 1)); [ $i -lt 100 ] || { echo "the manual task did not start waiting"; exit 1; }
+    sleep 0.1
+done
+say "telctl manual ls; telctl manual claim ID; telctl manual complete ID --output ..."
+"$B/core/telctl" manual ls
+"$B/core/telctl" manual claim "$aid" >/dev/null
+"$B/core/telctl" manual complete "$aid" --output '{"approved": true}'
+"$B/core/telctl" get "$aid"
 say "telctl ls"
 "$B/core/telctl" ls
 
