@@ -313,6 +313,10 @@ checks.check("the due time fired after the restart: reassigned to the leads grou
 lead = as_user(LEAD, [G_LEADS])
 checks.check("... a leads member now sees it, the original candidate does not",
              t5 in ids(lead.call("manual.list", {})) and t5 not in ids(a.call("manual.list", {})))
+text = root.call("metrics.get")["text"]
+checks.check("the escalation is counted in the metrics",
+             'tel_manual_escalations_total{type="urgent",action="reassign"} 1' in text,
+             "\n".join(l for l in text.splitlines() if "manual" in l))
 n = rx.wait_for(lambda n: n["event"] == "escalated" and n["task"]["id"] == t5)
 checks.check("an 'escalated' notification was delivered", n is not None, str(rx.got)[:400])
 lead.close()
@@ -354,6 +358,13 @@ checks.check("an operator marks it succeeded with an output",
              r.get("result", {}).get("state") == "succeeded" and rec["output"] == {"charged": True},
              str(r))
 op.close()
+
+# ---- metrics (this process: since the last restart) ----
+text = root.call("metrics.get")["text"]
+checks.check("reconciliations and actions are counted in the metrics",
+             'tel_manual_actions_total{type="charge",action="reconcile"} 1' in text and
+             'tel_manual_actions_total{type="charge",action="complete"} 1' in text,
+             "\n".join(l for l in text.splitlines() if "manual" in l))
 
 # ---- bad input ----
 u = as_user(OP_A)
