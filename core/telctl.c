@@ -35,7 +35,8 @@ static void print_help(FILE *out)
             "\n"
             "Exit status:\n"
             "  0  success\n"
-            "  1  submit --wait: the task ended failed, cancelled or timed_out\n"
+            "  1  submit --wait: the task ended failed, cancelled or timed_out;\n"
+            "     manual complete on a terminal: not confirmed, nothing completed\n"
             "  2  usage error: unknown command or option, bad argument, bad JSON\n"
             "  3  cannot connect to teld, or the connection failed (closed, timed out)\n"
             "  4  teld refused the request (a JSON-RPC error: printed as CODE MESSAGE)\n"
@@ -242,6 +243,13 @@ static int run(struct telctl *ctl, const struct cmd_spec *spec, struct cmd_args 
         return cmd_run_submit_wait(ctl, a);
     if (strcmp(spec->name, "ls") == 0)
         return cmd_run_ls(ctl, a);
+    if (strcmp(spec->method, "manual.complete") == 0 && !json_object_get(a->params, "output")) {
+        /* no --output: ask for it, which needs a person at a terminal */
+        if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+            return usage_error("manual complete: --output JSON|@FILE|- is required (without "
+                               "it telctl asks for each field, which needs a terminal)");
+        return cmd_run_manual_complete_interactive(ctl, a);
+    }
     return cmd_run_simple(ctl, spec, a);
 }
 
@@ -260,11 +268,17 @@ int main(int argc, char **argv)
     }
     int used = 0;
     const struct cmd_spec *spec = cmd_find(argc - i, argv + i, &used);
-    if (!spec && strcmp(argv[i], "manual") == 0 && i + 1 < argc)
-        return usage_error("manual: unknown command \"%s\" (expected ls, claim, unclaim, "
-                           "complete or reassign)", argv[i + 1]);
-    if (!spec && strcmp(argv[i], "manual") == 0)
-        return usage_error("manual: expected ls, claim, unclaim, complete or reassign");
+    if (!spec && strcmp(argv[i], "manual") == 0) {
+        char subs[256] = "";
+        for (const struct cmd_spec *c = telctl_commands; c->name; c++)
+            if (strncmp(c->name, "manual ", 7) == 0)
+                snprintf(subs + strlen(subs), sizeof(subs) - strlen(subs), "%s%s",
+                         subs[0] ? ", " : "", c->name + 7);
+        if (i + 1 < argc)
+            return usage_error("manual: unknown command \"%s\" (expected one of: %s)",
+                               argv[i + 1], subs);
+        return usage_error("manual: expected one of: %s", subs);
+    }
     if (!spec)
         return usage_error("unknown command \"%s\"", argv[i]);
     i += used;

@@ -2,8 +2,9 @@
  *   telctl.c         main, global options, help, connecting, reporting errors
  *   telctl_args.c    the commands' arguments → JSON-RPC params (table-driven, no I/O but files)
  *   telctl_output.c  tables, relative times, colours, the human views of results
- *   telctl_cmds.c    the one-call commands (get, ls, cancel, status, ...)
- *   telctl_events.c  event streams: watch, and submit --wait */
+ *   telctl_cmds.c    the one-call commands (get, ls, cancel, status, manual ...)
+ *   telctl_events.c  event streams: watch, and submit --wait
+ *   telctl_form.c    manual complete on a terminal: asks for each field of a task's form */
 #ifndef TEL_TELCTL_H
 #define TEL_TELCTL_H
 
@@ -19,6 +20,7 @@
 enum {
     EXIT_OK = 0,
     EXIT_TASK_FAILED = 1,   /* submit --wait: the task ended failed, cancelled or timed_out */
+    EXIT_DECLINED = 1,      /* manual complete on a terminal: not confirmed, nothing sent */
     EXIT_USAGE = 2,         /* bad command line or bad argument (JSON, file, number) */
     EXIT_CONNECT = 3,       /* no teld to talk to, or the connection failed */
     EXIT_REFUSED = 4,       /* teld answered with a JSON-RPC error */
@@ -123,6 +125,7 @@ enum {
     COL_LEFT = 0,
     COL_RIGHT = 1,    /* numbers */
     COL_STATE = 2,    /* a task state: coloured when colour is on */
+    COL_DUE = 4,      /* a due time (format_due): "overdue ..." coloured like a failed state */
 };
 
 struct table;
@@ -137,6 +140,13 @@ void table_free(struct table *t);
 size_t text_width(const char *s);
 /* "3s ago", "5m ago", "2h ago", "4d ago", "in 10s", "just now". */
 void format_ago(int64_t now_ms, int64_t then_ms, char *buf, size_t size);
+/* A due time relative to now: "in 5m", "overdue 2h" ("overdue" when due_ms has passed or
+ * teld says overdue), "-" when there is none (due_ms 0). */
+void format_due(int64_t now_ms, int64_t due_ms, bool overdue, char *buf, size_t size);
+/* Who may act on a manual item: "alice" (the assignee), "@ops,bob" (candidate groups,
+ * then users), "any operator" (neither).  A list wider than max_width columns ends with
+ * ",+N" (N names left out); 0: no limit but size. */
+void format_assigned(json_t *item, size_t max_width, char *buf, size_t size);
 /* "850ms", "3.2s", "2m05s", "1h02m", "3d04h". */
 void format_duration(int64_t ms, char *buf, size_t size);
 /* The ANSI colour sequence for a state ("" for none). */
@@ -153,7 +163,52 @@ void show_types(FILE *out, json_t *result);
 void show_plugins(FILE *out, json_t *result);
 void show_event(FILE *out, json_t *event, bool color);
 void show_value(FILE *out, json_t *value);
-void show_manual(FILE *out, json_t *result, bool color, int64_t now_ms);
+/* manual.list's tasks as a table in teld's order (overdue first). */
+int show_manual_table(FILE *out, json_t *tasks, bool color, int64_t now_ms);
+/* manual.get's item: its fields, the form's fields, the audit trail, the evidence. */
+void show_manual_item(FILE *out, json_t *item, bool color, int64_t now_ms);
+/* The fields of a form (a JSON Schema) as a table, or the schema itself when it is not an
+ * object with properties; "none" when form is NULL or null. */
+void show_form(FILE *out, json_t *form, bool color);
+
+/* ---- filling in a manual task's form (telctl_form.c) ----
+ * Reads answers line by line from `in`, writes prompts and reasons to `out`: no daemon and
+ * no terminal needed, so that it is unit-tested with memory streams.  The checks are a
+ * convenience (type, enum, const, bounds, lengths, POSIX extended pattern); teld checks the
+ * output against the form again with its validator. */
+
+struct form_io {
+    FILE *in;
+    FILE *out;
+    bool color;
+};
+
+/* Ask for the output that `form` (borrowed; NULL or null: any JSON value) describes.  An
+ * object form with "properties" is asked field by field in the schema's order; an empty
+ * answer takes the field's default or leaves an optional field out; each answer is parsed
+ * by the field's type and checked, and asked again with the reason when it fails.  Any
+ * other form: the whole output as JSON text.  0 with *output set (new reference), or
+ * -ENODATA when the input ended first. */
+int form_ask(const struct form_io *io, json_t *form, json_t **output);
+/* Show output (borrowed) as indented JSON and ask "Complete task ID with this output?
+ * [y/N]".  1 for yes, 0 for anything else, -ENODATA when the input ended. */
+int form_confirm(const struct form_io *io, const char *task_id, json_t *output);
+/* form_ask, then form_confirm: 0 with *output set when confirmed, -ECANCELED when not,
+ * -ENODATA when the input ended. */
+int form_complete(const struct form_io *io, const char *task_id, json_t *form,
+                  json_t **output);
+/* One answer (a line without its newline) to a field with this schema (borrowed): 0 with
+ * *value set (new reference), or -EINVAL with the reason in why. */
+int form_parse_answer(json_t *schema, const char *text, json_t **value, char *why,
+                      size_t why_size);
+/* The schema's simple constraints on value (both borrowed): 0, or -EINVAL with why. */
+int form_check_value(json_t *schema, json_t *value, char *why, size_t why_size);
+/* What a field takes, in words: "integer", "string|null", "one of: low, high", "any". */
+void form_type_text(json_t *schema, char *buf, size_t size);
+/* The names a form asks for, in order: its properties, then required names that are not
+ * among them.  NULL when the form is not an object schema with "properties" (new
+ * reference otherwise: an array of strings). */
+json_t *form_field_names(json_t *form);
 
 /* ---- running commands (telctl.c, telctl_cmds.c, telctl_events.c) ---- */
 
@@ -179,6 +234,9 @@ int cmd_run_simple(struct telctl *ctl, const struct cmd_spec *spec, struct cmd_a
 /* status on a terminal: a view refreshed every second, like top, until interrupted. */
 int cmd_run_status_live(struct telctl *ctl);
 int cmd_run_ls(struct telctl *ctl, struct cmd_args *a);
+/* manual complete without --output, stdin and stdout terminals: manual.get, the form asked
+ * field by field (telctl_form.c), confirmed, then manual.complete. */
+int cmd_run_manual_complete_interactive(struct telctl *ctl, struct cmd_args *a);
 int cmd_run_watch(struct telctl *ctl, struct cmd_args *a);
 int cmd_run_submit_wait(struct telctl *ctl, struct cmd_args *a);
 

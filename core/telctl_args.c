@@ -63,9 +63,19 @@ static const struct arg_spec status_args[] = {
 static const struct arg_spec backup_args[] = {
     { "PATH", ARG_ABS_PATH, "path", true, 0, 0 }, END_ARGS,
 };
-static const struct arg_spec manual_complete_args[] = {
-    ID_ARG, { "--output", ARG_JSON, "output", true, 0, 0 }, END_ARGS,
+static const struct arg_spec manual_ls_args[] = {
+    { "--all", ARG_TRUE, "all", false, 0, 0 },
+    { "--limit", ARG_INT, "limit", false, 1, 10000 },
+    END_ARGS,
 };
+/* --output is optional here: without it, on a terminal, telctl asks for the form's fields */
+static const struct arg_spec manual_complete_args[] = {
+    ID_ARG, { "--output", ARG_JSON, "output", false, 0, 0 }, END_ARGS,
+};
+static const struct arg_spec manual_reject_args[] = {
+    ID_ARG, { "--reason", ARG_STRING, "reason", true, 0, 0 }, END_ARGS,
+};
+/* exactly one of --assignee and --group (checked in cmd_parse) */
 static const struct arg_spec manual_reassign_args[] = {
     ID_ARG,
     { "--assignee", ARG_STRING, "assignee", false, 0, 0 },
@@ -97,13 +107,20 @@ const struct cmd_spec telctl_commands[] = {
     { "metrics", "metrics.get", no_args, "", "print the metrics (Prometheus text)" },
     { "reload", "server.reload", no_args, "", "reload the configuration" },
     { "backup", "server.backup", backup_args, "PATH", "write an online backup of the store" },
-    { "manual ls", "manual.list", no_args, "", "list manual tasks" },
+    { "manual ls", "manual.list", manual_ls_args, "[--all] [--limit N]",
+      "list the manual tasks you may act on, overdue first" },
+    { "manual show", "manual.get", id_only_args, "ID",
+      "show a manual task: its form, audit trail and evidence" },
     { "manual claim", "manual.claim", id_only_args, "ID", "claim a manual task" },
     { "manual unclaim", "manual.unclaim", id_only_args, "ID", "give a claimed task back" },
-    { "manual complete", "manual.complete", manual_complete_args, "ID --output JSON|@FILE|-",
-      "complete a claimed manual task" },
+    { "manual complete", "manual.complete", manual_complete_args, "ID [--output JSON|@FILE|-]",
+      "complete a manual task (no --output: asks for each field)" },
+    { "manual reject", "manual.reject", manual_reject_args, "ID --reason TEXT",
+      "reject a manual task: it fails, not retried" },
+    { "manual retry", "manual.retry", id_only_args, "ID",
+      "run a task cut off by a crash again (reconcile tasks)" },
     { "manual reassign", "manual.reassign", manual_reassign_args,
-      "ID [--assignee USER] [--group GROUP]", "reassign a manual task" },
+      "ID (--assignee USER | --group GROUP)", "reassign a manual task (admins)" },
     { NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -535,9 +552,13 @@ int cmd_parse(const struct cmd_spec *cmd, int argc, char **argv, struct global_o
     /* a task's input is any JSON value and required by teld: default to an empty object */
     if (strcmp(cmd->method, "task.submit") == 0 && !json_object_get(out->params, "input"))
         json_object_set_new(out->params, "input", json_object());
-    if (strcmp(cmd->method, "manual.reassign") == 0 && !json_object_get(out->params, "assignee") &&
-        !json_object_get(out->params, "group"))
-        return usage_err(err, err_size, "%s: give --assignee or --group", cmd->name);
+    if (strcmp(cmd->method, "manual.reassign") == 0) {
+        bool user = json_object_get(out->params, "assignee") != NULL;
+        bool group = json_object_get(out->params, "group") != NULL;
+        if (user == group)
+            return usage_err(err, err_size, "%s: give --assignee USER or --group GROUP%s",
+                             cmd->name, user ? ", not both" : "");
+    }
     return 0;
 }
 

@@ -2,7 +2,9 @@
 #include "config.h"
 #include "telctl.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,24 +72,55 @@ static void show_backup(struct telctl *ctl, json_t *r)
     printf("backup written to %s\n", str(r, "path") ?: "?");
 }
 
-static void show_manual_cmd(struct telctl *ctl, json_t *r)
+static void show_manual_list(struct telctl *ctl, json_t *r)
 {
-    show_manual(stdout, r, ctl->color, telctl_wall_ms());
+    json_t *tasks = json_object_get(r, "tasks");
+    if (json_array_size(tasks) == 0)
+        puts("no manual tasks for you to act on");
+    else
+        show_manual_table(stdout, tasks, ctl->color, telctl_wall_ms());
+}
+
+static void show_manual_get(struct telctl *ctl, json_t *r)
+{
+    show_manual_item(stdout, r, ctl->color, telctl_wall_ms());
+}
+
+/* claim, unclaim and reassign answer with the item: say what it is now. */
+static void show_manual_claim(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    printf("%s: claimed by %s\n", str(r, "id") ?: "?", str(r, "claimed_by") ?: "?");
+}
+
+static void show_manual_unclaim(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    printf("%s: not claimed\n", str(r, "id") ?: "?");
+}
+
+static void show_manual_reassign(struct telctl *ctl, json_t *r)
+{
+    (void)ctl;
+    char who[512];
+    format_assigned(r, 0, who, sizeof(who));
+    printf("%s: assigned to %s\n", str(r, "id") ?: "?", who);
 }
 
 static const struct {
     const char *method;
     void (*show)(struct telctl *ctl, json_t *result);
 } views[] = {
-    { "task.submit", show_submitted },     { "task.get", show_get },
-    { "task.cancel", show_id_state },      { "task.complete", show_id_state },
-    { "task.fail", show_id_state },        { "task.heartbeat", show_id_state },
-    { "server.status", show_status_cmd },  { "types.list", show_types_cmd },
-    { "plugins.list", show_plugins_cmd },  { "metrics.get", show_metrics },
-    { "server.reload", show_reloaded },    { "server.backup", show_backup },
-    { "manual.list", show_manual_cmd },    { "manual.claim", show_manual_cmd },
-    { "manual.unclaim", show_manual_cmd }, { "manual.complete", show_manual_cmd },
-    { "manual.reassign", show_manual_cmd },
+    { "task.submit", show_submitted },        { "task.get", show_get },
+    { "task.cancel", show_id_state },         { "task.complete", show_id_state },
+    { "task.fail", show_id_state },           { "task.heartbeat", show_id_state },
+    { "server.status", show_status_cmd },     { "types.list", show_types_cmd },
+    { "plugins.list", show_plugins_cmd },     { "metrics.get", show_metrics },
+    { "server.reload", show_reloaded },       { "server.backup", show_backup },
+    { "manual.list", show_manual_list },      { "manual.get", show_manual_get },
+    { "manual.claim", show_manual_claim },    { "manual.unclaim", show_manual_unclaim },
+    { "manual.reassign", show_manual_reassign }, { "manual.complete", show_id_state },
+    { "manual.reject", show_id_state },       { "manual.retry", show_id_state },
 };
 
 static volatile sig_atomic_t live_stop;
@@ -218,5 +251,60 @@ int cmd_run_ls(struct telctl *ctl, struct cmd_args *a)
     else
         show_task_table(stdout, all, ctl->color, telctl_wall_ms());
     json_decref(all);
+    return EXIT_OK;
+}
+
+/* ---- manual complete on a terminal ---- */
+
+/* What the person completes: the task, its input, who holds it. */
+static void complete_intro(json_t *item)
+{
+    const char *kind = str(item, "kind");
+    printf("Task %s (%s%s)\n", str(item, "id") ?: "?", str(item, "type") ?: "?",
+           kind && strcmp(kind, "reconcile") == 0 ? ", reconcile: an attempt was cut off" : "");
+    json_t *input = json_object_get(item, "input");
+    if (input) {
+        char *text = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text && strlen(text) <= 300)
+            printf("input: %s\n", text);
+        else
+            printf("input: (long; telctl manual show %s)\n", str(item, "id") ?: "ID");
+        free(text);
+    }
+    if (str(item, "claimed_by"))
+        printf("claimed by %s\n", str(item, "claimed_by"));
+}
+
+int cmd_run_manual_complete_interactive(struct telctl *ctl, struct cmd_args *a)
+{
+    struct client_msg got;
+    json_t *id = json_object_get(a->params, "id");
+    json_t *params = json_pack("{s:O}", "id", id);
+    int status = telctl_call(ctl, "manual.get", params, &got);
+    json_decref(params);
+    if (status != EXIT_OK)
+        return status;
+    /* no connection held while the person answers: the completion opens a new one */
+    client_close(ctl->client);
+    ctl->client = NULL;
+    complete_intro(got.result);
+    struct form_io io = { .in = stdin, .out = stdout, .color = ctl->color };
+    json_t *output = NULL;
+    int rc = form_complete(&io, json_string_value(id), json_object_get(got.result, "form"),
+                           &output);
+    client_msg_free(&got);
+    if (rc == -ENODATA || rc == -ECANCELED) {
+        fprintf(stderr, "telctl: %s: task %s not completed\n",
+                rc == -ENODATA ? "the input ended" : "not confirmed", json_string_value(id));
+        return EXIT_DECLINED;
+    }
+    params = json_pack("{s:O,s:o}", "id", id, "output", output);
+    struct client_msg reply;
+    status = telctl_call(ctl, "manual.complete", params, &reply);
+    json_decref(params);
+    if (status != EXIT_OK)
+        return status;
+    telctl_print_result(ctl, &reply, show_id_state);
+    client_msg_free(&reply);
     return EXIT_OK;
 }

@@ -126,6 +126,8 @@ void table_print(const struct table *t, FILE *out, bool color)
                 col = COLOR_BOLD;
             else if (color && (t->flags[c] & COL_STATE))
                 col = state_color(row[c]);
+            else if (color && (t->flags[c] & COL_DUE) && strncmp(row[c], "overdue", 7) == 0)
+                col = state_color("failed");
             print_cell(out, row[c], width[c], t->flags[c], c + 1 == n, col);
             if (c + 1 < n)
                 fputs("  ", out);
@@ -133,6 +135,19 @@ void table_print(const struct table *t, FILE *out, bool color)
         fputc('\n', out);
     }
     free(width);
+}
+
+/* "3s", "5m", "2h", "4d": the largest whole unit of s seconds. */
+static void format_amount(int64_t s, char *buf, size_t size)
+{
+    if (s < 60)
+        snprintf(buf, size, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%" PRId64 "m", s / 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%" PRId64 "h", s / 3600);
+    else
+        snprintf(buf, size, "%" PRId64 "d", s / 86400);
 }
 
 void format_ago(int64_t now_ms, int64_t then_ms, char *buf, size_t size)
@@ -145,18 +160,36 @@ void format_ago(int64_t now_ms, int64_t then_ms, char *buf, size_t size)
         return;
     }
     char amount[32];
-    if (s < 60)
-        snprintf(amount, sizeof(amount), "%" PRId64 "s", s);
-    else if (s < 3600)
-        snprintf(amount, sizeof(amount), "%" PRId64 "m", s / 60);
-    else if (s < 86400)
-        snprintf(amount, sizeof(amount), "%" PRId64 "h", s / 3600);
-    else
-        snprintf(amount, sizeof(amount), "%" PRId64 "d", s / 86400);
+    format_amount(s, amount, sizeof(amount));
     if (future)
         snprintf(buf, size, "in %s", amount);
     else
         snprintf(buf, size, "%s ago", amount);
+}
+
+void format_due(int64_t now_ms, int64_t due_ms, bool overdue, char *buf, size_t size)
+{
+    if (due_ms == 0) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    char amount[32];
+    if (overdue || due_ms <= now_ms) {
+        /* teld's clock decides; ours may lag a little behind it */
+        int64_t s = due_ms < now_ms ? (now_ms - due_ms) / 1000 : 0;
+        format_amount(s, amount, sizeof(amount));
+        if (s > 0)
+            snprintf(buf, size, "overdue %s", amount);
+        else
+            snprintf(buf, size, "overdue");
+        return;
+    }
+    int64_t s = (due_ms - now_ms) / 1000;
+    format_amount(s, amount, sizeof(amount));
+    if (s > 0)
+        snprintf(buf, size, "in %s", amount);
+    else
+        snprintf(buf, size, "now");
 }
 
 void format_duration(int64_t ms, char *buf, size_t size)
@@ -249,6 +282,25 @@ static void print_indented(FILE *out, json_t *v, int indent)
     free(text);
 }
 
+/* A table indented by two spaces under a heading. */
+static void print_table_indented(FILE *out, const struct table *t, bool color)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return;
+    table_print(t, mem, color);
+    fclose(mem);
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        fprintf(out, "  %s\n", line);
+    }
+    free(text);
+}
+
 static void attempts_table(FILE *out, json_t *attempts, int64_t now_ms, bool color)
 {
     static const char *const headers[] = { "N", "OUTCOME", "STARTED", "DURATION", "ERROR" };
@@ -274,21 +326,7 @@ static void attempts_table(FILE *out, json_t *attempts, int64_t now_ms, bool col
         table_add_row(t, cells);
     }
     fprintf(out, "attempts\n");
-    /* indent the table under its heading */
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (mem) {
-        table_print(t, mem, color);
-        fclose(mem);
-        for (char *line = text, *next; line && *line; line = next) {
-            next = strchr(line, '\n');
-            if (next)
-                *next++ = '\0';
-            fprintf(out, "  %s\n", line);
-        }
-        free(text);
-    }
+    print_table_indented(out, t, color);
     table_free(t);
 }
 
@@ -544,13 +582,267 @@ void show_event(FILE *out, json_t *ev, bool color)
 
 void show_value(FILE *out, json_t *value) { print_indented(out, value, 0); }
 
-void show_manual(FILE *out, json_t *result, bool color, int64_t now_ms)
+/* ---- manual tasks ---- */
+
+void format_assigned(json_t *item, size_t max_width, char *buf, size_t size)
 {
-    json_t *tasks = json_object_get(result, "tasks");
-    if (json_is_array(tasks))
-        show_task_table(out, tasks, color, now_ms);
-    else if (str(result, "id") && str(result, "state"))
-        fprintf(out, "%s: %s\n", str(result, "id"), str(result, "state"));
-    else
-        show_value(out, result);
+    const char *assignee = str(item, "assignee");
+    if (assignee) {
+        snprintf(buf, size, "%s", assignee);
+        return;
+    }
+    json_t *groups = json_object_get(item, "candidate_groups");
+    json_t *users = json_object_get(item, "candidate_users");
+    size_t n_groups = json_array_size(groups), total = n_groups + json_array_size(users);
+    if (total == 0) {
+        snprintf(buf, size, "any operator");
+        return;
+    }
+    size_t len = 0, width = 0, taken = 0;
+    buf[0] = '\0';
+    for (; taken < total; taken++) {
+        bool group = taken < n_groups;
+        json_t *v = group ? json_array_get(groups, taken)
+                          : json_array_get(users, taken - n_groups);
+        const char *name = json_string_value(v) ?: "?";
+        /* but for the last name, leave room for ",+N" */
+        size_t suffix = 2 + (size_t)snprintf(NULL, 0, "%zu", total);
+        size_t limit = max_width && taken + 1 < total
+                       ? (max_width > suffix ? max_width - suffix : 1) : max_width;
+        size_t add = (len ? 1 : 0) + (group ? 1 : 0);
+        if (len && limit && width + add + text_width(name) > limit)
+            break;
+        if (len + add + strlen(name) + 24 > size)
+            break;
+        len += (size_t)snprintf(buf + len, size - len, "%s%s%s", len ? "," : "",
+                                group ? "@" : "", name);
+        width += add + text_width(name);
+    }
+    if (taken < total)
+        snprintf(buf + len, size - len, "%s+%zu", len ? "," : "", total - taken);
+}
+
+int show_manual_table(FILE *out, json_t *tasks, bool color, int64_t now_ms)
+{
+    static const char *const headers[] = { "ID", "TYPE", "PRIORITY", "DUE", "ASSIGNED",
+                                           "CLAIMED" };
+    static const unsigned flags[] = { 0, 0, COL_RIGHT, COL_DUE, 0, 0 };
+    struct table *t = table_new(6, headers, flags);
+    if (!t)
+        return -ENOMEM;
+    size_t i;
+    json_t *item;
+    json_array_foreach(tasks, i, item) {
+        char type[160], prio[24], due[32], assigned[256];
+        const char *kind = str(item, "kind");
+        snprintf(type, sizeof(type), "%s%s", str(item, "type") ?: "?",
+                 kind && strcmp(kind, "reconcile") == 0 ? " (reconcile)" : "");
+        snprintf(prio, sizeof(prio), "%" JSON_INTEGER_FORMAT, num(item, "priority"));
+        format_due(now_ms, parse_ts(str(item, "due_at")),
+                   json_is_true(json_object_get(item, "overdue")), due, sizeof(due));
+        format_assigned(item, 40, assigned, sizeof(assigned));
+        const char *cells[] = { str(item, "id"), type, prio, due, assigned,
+                                str(item, "claimed_by") };
+        table_add_row(t, cells);
+    }
+    table_print(t, out, color);
+    table_free(t);
+    return 0;
+}
+
+void show_form(FILE *out, json_t *form, bool color)
+{
+    json_t *names = form_field_names(form);
+    if (!names) {
+        if (!form || json_is_null(form)) {
+            fprintf(out, "  none: any JSON value completes it\n");
+        } else {
+            fprintf(out, "  the whole output, as JSON, checked against:\n");
+            print_indented(out, form, 4);
+        }
+        return;
+    }
+    static const char *const headers[] = { "FIELD", "TYPE", "REQUIRED", "DEFAULT",
+                                           "DESCRIPTION" };
+    struct table *t = table_new(5, headers, NULL);
+    if (!t) {
+        json_decref(names);
+        return;
+    }
+    json_t *props = json_object_get(form, "properties");
+    json_t *required = json_object_get(form, "required");
+    size_t i, j;
+    json_t *name, *r;
+    json_array_foreach(names, i, name) {
+        const char *n = json_string_value(name);
+        json_t *field_schema = json_object_get(props, n);
+        bool req = false;
+        json_array_foreach(required, j, r)
+            req |= json_is_string(r) && strcmp(json_string_value(r), n) == 0;
+        char type[256], about[512] = "";
+        form_type_text(field_schema, type, sizeof(type));
+        json_t *dflt = json_object_get(field_schema, "default");
+        char *dflt_text = dflt ? compact(dflt) : NULL;
+        const char *title = str(field_schema, "title");
+        const char *descr = str(field_schema, "description");
+        snprintf(about, sizeof(about), "%s%s%s", title ?: "", title && descr ? ": " : "",
+                 descr ?: "");
+        const char *cells[] = { n, type, req ? "yes" : "", dflt_text, about };
+        table_add_row(t, cells);
+        free(dflt_text);
+    }
+    print_table_indented(out, t, color);
+    table_free(t);
+    json_decref(names);
+}
+
+/* The audit trail: when, who, what, and whatever else the entry says. */
+static void audit_table(FILE *out, json_t *audit, bool color, int64_t now_ms)
+{
+    static const char *const headers[] = { "WHEN", "BY", "ACTION", "DETAILS" };
+    struct table *t = table_new(4, headers, NULL);
+    if (!t)
+        return;
+    size_t i;
+    json_t *e;
+    json_array_foreach(audit, i, e) {
+        char at[64] = "-", details[1024] = "";
+        int64_t ms = parse_ts(str(e, "at"));
+        if (ms)
+            format_ago(now_ms, ms, at, sizeof(at));
+        const char *k;
+        json_t *v;
+        json_object_foreach(e, k, v) {
+            if (strcmp(k, "at") == 0 || strcmp(k, "by") == 0 || strcmp(k, "uid") == 0 ||
+                strcmp(k, "action") == 0 || json_is_null(v))
+                continue;
+            char *text = json_is_string(v) ? NULL : compact(v);
+            size_t len = strlen(details);
+            snprintf(details + len, sizeof(details) - len, "%s%s=%s", len ? " " : "", k,
+                     text ? text : json_string_value(v) ?: "?");
+            free(text);
+        }
+        char by[300];
+        if (json_object_get(e, "uid"))
+            snprintf(by, sizeof(by), "%s (uid %" JSON_INTEGER_FORMAT ")", str(e, "by") ?: "?",
+                     num(e, "uid"));
+        else
+            snprintf(by, sizeof(by), "%s", str(e, "by") ?: "-");
+        const char *cells[] = { at, by, str(e, "action"), details };
+        table_add_row(t, cells);
+    }
+    print_table_indented(out, t, color);
+    table_free(t);
+}
+
+/* The interrupted attempt's record: times as times, output tails as the text they are,
+ * objects (the attempt) one member a line, indented under their name. */
+static void show_evidence(FILE *out, json_t *evidence, int indent, int64_t now_ms)
+{
+    const char *k;
+    json_t *v;
+    char buf[128];
+    json_object_foreach(evidence, k, v) {
+        const char *text = json_string_value(v);
+        if (json_is_object(v) && indent < 6) {
+            fprintf(out, "%*s%s:\n", indent, "", k);
+            show_evidence(out, v, indent + 2, now_ms);
+        } else if (text && strchr(text, '\n')) {
+            fprintf(out, "%*s%s:\n", indent, "", k);
+            for (const char *line = text, *next; *line; line = next) {
+                next = strchr(line, '\n');
+                int n = next ? (int)(next - line) : (int)strlen(line);
+                fprintf(out, "%*s%.*s\n", indent + 2, "", n, line);
+                next = next ? next + 1 : line + n;
+            }
+        } else if (text) {
+            const char *w = parse_ts(text) ? when(evidence, k, now_ms, buf, sizeof(buf)) : text;
+            fprintf(out, "%*s%-*s %s\n", indent, "", 16 - indent, k, w);
+        } else {
+            char *c = compact(v);
+            fprintf(out, "%*s%-*s %s\n", indent, "", 16 - indent, k, c ? c : "?");
+            free(c);
+        }
+    }
+}
+
+void show_manual_item(FILE *out, json_t *item, bool color, int64_t now_ms)
+{
+    char buf[128], line[1024];
+    const char *state = str(item, "state"), *kind = str(item, "kind");
+    bool reconcile = kind && strcmp(kind, "reconcile") == 0;
+    field(out, "id", str(item, "id"));
+    field(out, "type", str(item, "type"));
+    if (state && color && *state_color(state)) {
+        snprintf(line, sizeof(line), "%s%s%s", state_color(state), state, COLOR_RESET);
+        field(out, "state", line);
+    } else {
+        field(out, "state", state);
+    }
+    field(out, "kind", reconcile ? "reconcile: an attempt was cut off by a crash (retry, "
+                                   "complete or reject it)" : kind);
+    format_assigned(item, 0, line, sizeof(line));
+    field(out, "assigned", line);
+    const char *claimed_by = str(item, "claimed_by");
+    if (claimed_by) {
+        char at[32] = "", expires[32] = "";
+        int64_t c = parse_ts(str(item, "claimed_at"));
+        int64_t x = parse_ts(str(item, "claim_expires_at"));
+        if (c)
+            format_ago(now_ms, c, at, sizeof(at));
+        if (x)
+            format_ago(now_ms, x, expires, sizeof(expires));
+        snprintf(line, sizeof(line), "%s%s%s%s%s%s", claimed_by, c ? ", " : "", at,
+                 x ? " (the claim expires " : "", expires, x ? ")" : "");
+        field(out, "claimed", line);
+    } else {
+        field(out, "claimed", "no");
+    }
+    const char *due_at = str(item, "due_at");
+    if (due_at) {
+        char due[32];
+        bool overdue = json_is_true(json_object_get(item, "overdue"));
+        format_due(now_ms, parse_ts(due_at), overdue, due, sizeof(due));
+        bool red = color && strncmp(due, "overdue", 7) == 0;
+        snprintf(line, sizeof(line), "%s (%s%s%s)%s", due_at, red ? state_color("failed") : "",
+                 due, red ? COLOR_RESET : "",
+                 json_is_true(json_object_get(item, "escalated")) ? ", escalated" : "");
+        field(out, "due", line);
+    }
+    snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT, num(item, "priority"));
+    field(out, "priority", line);
+    if (json_object_get(item, "attempt")) {
+        snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT, num(item, "attempt"));
+        field(out, "attempt", line);
+    }
+    field(out, "created", when(item, "created_at", now_ms, buf, sizeof(buf)));
+    field(out, "waiting", when(item, "waiting_since", now_ms, buf, sizeof(buf)));
+    json_t *input = json_object_get(item, "input");
+    if (input) {
+        char *text = compact(input);
+        if (text && strlen(text) <= 200) {
+            field(out, "input", text);
+        } else {
+            fprintf(out, "input\n");
+            print_indented(out, input, 2);
+        }
+        free(text);
+    }
+    if (json_object_get(item, "form")) {
+        fprintf(out, "form\n");
+        show_form(out, json_object_get(item, "form"), color);
+    }
+    json_t *audit = json_object_get(item, "audit");
+    if (json_array_size(audit) > 0) {
+        fprintf(out, "audit\n");
+        audit_table(out, audit, color, now_ms);
+    }
+    json_t *evidence = json_object_get(item, "evidence");
+    if (json_is_object(evidence) && json_object_size(evidence) > 0) {
+        fprintf(out, "evidence\n");
+        show_evidence(out, evidence, 2, now_ms);
+    } else if (evidence && !json_is_null(evidence)) {
+        fprintf(out, "evidence\n");
+        print_indented(out, evidence, 2);
+    }
 }

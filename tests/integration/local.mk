@@ -26,3 +26,6 @@ clean-destdir:
 # telctl against a real teld.
 TESTS += tests/integration/telctl.sh
 EXTRA_DIST += tests/integration/telctl.sh
+# telctl's manual commands against a real teld, the interactive complete through a
+# pseudo-terminal: not in TESTS yet.
+EXTRA_DIST += tests/integration/telctl_manual.py

@@ -37,15 +37,21 @@ tests_unit_test_server_socket_LDADD = $(UNIT_LDADD)
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c tests/unit/testutil.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD) -lpthread
-# telctl's argument parsing and tables, and the client library against a scripted peer.
+# telctl's argument parsing and tables, its form walker (manual complete on a terminal)
+# with scripted answers, and the client library against a scripted peer.
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_telctl tests/unit/test_client
-TESTS += tests/unit/test_telctl tests/unit/test_client
+check_PROGRAMS += tests/unit/test_telctl tests/unit/test_telctl_form tests/unit/test_client
+TESTS += tests/unit/test_telctl tests/unit/test_telctl_form tests/unit/test_client
 endif
+TELCTL_UNIT_SOURCES = core/telctl_args.c core/telctl_form.c core/telctl_output.c
 tests_unit_test_telctl_SOURCES = tests/unit/test_telctl.c tests/unit/testutil.h \
-	core/telctl_args.c core/telctl_output.c
+	$(TELCTL_UNIT_SOURCES)
 tests_unit_test_telctl_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_telctl_LDADD = $(UNIT_LDADD)
+tests_unit_test_telctl_form_SOURCES = tests/unit/test_telctl_form.c tests/unit/testutil.h \
+	$(TELCTL_UNIT_SOURCES)
+tests_unit_test_telctl_form_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_telctl_form_LDADD = $(UNIT_LDADD)
 tests_unit_test_client_SOURCES = tests/unit/test_client.c tests/unit/testutil.h
 tests_unit_test_client_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_client_LDADD = $(UNIT_LDADD)

@@ -310,20 +310,212 @@ static void test_manual_commands(void **state)
 {
     assert_string_equal(find("manual", "claim")->method, "manual.claim");
     assert_string_equal(find("manual", "ls")->method, "manual.list");
+    assert_string_equal(find("manual", "show")->method, "manual.get");
+    assert_string_equal(find("manual", "reject")->method, "manual.reject");
+    assert_string_equal(find("manual", "retry")->method, "manual.retry");
     assert_null(find("manual", "frobnicate"));
     assert_null(find("manual", NULL));
     assert_null(find("nope", NULL));
+    assert_null(find("show", NULL)); /* only after "manual" */
     assert_string_equal(find("watch", NULL)->method, "events.subscribe");
     struct cmd_args a;
     struct global_opts g = { 0 };
     char err[512];
+    /* reassign: exactly one of --assignee and --group */
     assert_int_equal(parse("manual reassign", &a, &g, err, sizeof(err), "id1", NULL), -EINVAL);
-    assert_contains(err, "give --assignee or --group");
+    assert_string_equal(err, "manual reassign: give --assignee USER or --group GROUP");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual reassign", &a, &g, err, sizeof(err), "id1", "--group", "ops",
+                           "--assignee", "bob", NULL), -EINVAL);
+    assert_string_equal(err, "manual reassign: give --assignee USER or --group GROUP, not both");
     cmd_args_free(&a);
     assert_int_equal(parse("manual reassign", &a, &g, err, sizeof(err), "id1", "--group", "ops",
                            NULL), 0);
     assert_params(&a, "{\"id\": \"id1\", \"group\": \"ops\"}");
     cmd_args_free(&a);
+    assert_int_equal(parse("manual reassign", &a, &g, err, sizeof(err), "--assignee=alice", "id1",
+                           NULL), 0);
+    assert_params(&a, "{\"id\": \"id1\", \"assignee\": \"alice\"}");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual reassign", &a, &g, err, sizeof(err), "id1", "--group", "",
+                           NULL), -EINVAL);
+    assert_contains(err, "--group: expected a non-empty value");
+    cmd_args_free(&a);
+    /* ls: --all is a parameter (admins: every waiting manual task), --limit up to 10000 */
+    assert_int_equal(parse("manual ls", &a, &g, err, sizeof(err), "--all", "--limit", "10000",
+                           NULL), 0);
+    assert_params(&a, "{\"all\": true, \"limit\": 10000}");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual ls", &a, &g, err, sizeof(err), "--limit", "10001", NULL),
+                     -EINVAL);
+    assert_contains(err, "--limit: expected an integer between 1 and 10000");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual ls", &a, &g, err, sizeof(err), "id", NULL), -EINVAL);
+    assert_contains(err, "manual ls: unexpected argument \"id\"");
+    cmd_args_free(&a);
+    /* complete: --output is optional (without it telctl asks, on a terminal) */
+    assert_int_equal(parse("manual complete", &a, &g, err, sizeof(err), "id1", NULL), 0);
+    assert_params(&a, "{\"id\": \"id1\"}");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual complete", &a, &g, err, sizeof(err), "id1", "--output",
+                           "{\"ok\": true}", NULL), 0);
+    assert_params(&a, "{\"id\": \"id1\", \"output\": {\"ok\": true}}");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual complete", &a, &g, err, sizeof(err), "id1", "--output",
+                           "{ok}", NULL), -EINVAL);
+    assert_contains(err, "--output: invalid JSON at line 1");
+    cmd_args_free(&a);
+    /* reject needs a reason; claim, unclaim, retry and show take an id only */
+    assert_int_equal(parse("manual reject", &a, &g, err, sizeof(err), "id1", NULL), -EINVAL);
+    assert_string_equal(err, "manual reject: --reason is required");
+    cmd_args_free(&a);
+    assert_int_equal(parse("manual reject", &a, &g, err, sizeof(err), "id1", "--reason",
+                           "not ours", NULL), 0);
+    assert_params(&a, "{\"id\": \"id1\", \"reason\": \"not ours\"}");
+    cmd_args_free(&a);
+    static const char *const id_only[] = { "manual claim", "manual unclaim", "manual retry",
+                                           "manual show" };
+    for (size_t i = 0; i < sizeof(id_only) / sizeof(id_only[0]); i++) {
+        assert_int_equal(parse(id_only[i], &a, &g, err, sizeof(err), NULL), -EINVAL);
+        assert_contains(err, "missing ID");
+        cmd_args_free(&a);
+        assert_int_equal(parse(id_only[i], &a, &g, err, sizeof(err), "id1", NULL), 0);
+        assert_params(&a, "{\"id\": \"id1\"}");
+        cmd_args_free(&a);
+    }
+}
+
+/* ---- manual views ---- */
+
+static void test_format_due(void **state)
+{
+    char buf[32];
+    int64_t now = 1800000000000;
+    format_due(now, now + 5 * 60000 + 10, false, buf, sizeof(buf));
+    assert_string_equal(buf, "in 5m");
+    format_due(now, now - 2 * 3600000, true, buf, sizeof(buf));
+    assert_string_equal(buf, "overdue 2h");
+    /* past due by our clock before teld noticed: still overdue */
+    format_due(now, now - 30000, false, buf, sizeof(buf));
+    assert_string_equal(buf, "overdue 30s");
+    /* teld says overdue, our clock lags behind */
+    format_due(now, now + 2000, true, buf, sizeof(buf));
+    assert_string_equal(buf, "overdue");
+    format_due(now, 0, false, buf, sizeof(buf));
+    assert_string_equal(buf, "-");
+}
+
+static void test_format_assigned(void **state)
+{
+    char buf[256];
+    json_t *item = json_loads("{\"assignee\": \"alice\", \"candidate_users\": [\"bob\"]}", 0,
+                              NULL);
+    format_assigned(item, 40, buf, sizeof(buf));
+    assert_string_equal(buf, "alice");
+    json_decref(item);
+    item = json_loads("{\"assignee\": null, \"candidate_users\": [\"bob\"], "
+                      "\"candidate_groups\": [\"ops\"]}", 0, NULL);
+    format_assigned(item, 40, buf, sizeof(buf));
+    assert_string_equal(buf, "@ops,bob");
+    json_decref(item);
+    item = json_loads("{\"assignee\": null, \"candidate_users\": [], \"candidate_groups\": []}",
+                      0, NULL);
+    format_assigned(item, 40, buf, sizeof(buf));
+    assert_string_equal(buf, "any operator");
+    json_decref(item);
+    item = json_loads("{\"candidate_groups\": [\"operations\", \"finance\"], \"candidate_users\": "
+                      "[\"alice\", \"bob\", \"carol\", \"dave\", \"erin\"]}", 0, NULL);
+    format_assigned(item, 30, buf, sizeof(buf));
+    assert_string_equal(buf, "@operations,@finance,alice,+4");
+    format_assigned(item, 0, buf, sizeof(buf));
+    assert_string_equal(buf, "@operations,@finance,alice,bob,carol,dave,erin");
+    json_decref(item);
+}
+
+static char *render_with(void (*fn)(FILE *, json_t *, bool, int64_t), json_t *v, bool color,
+                         int64_t now)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    fn(f, v, color, now);
+    fclose(f);
+    return text;
+}
+
+static void manual_table(FILE *f, json_t *tasks, bool color, int64_t now)
+{
+    show_manual_table(f, tasks, color, now);
+}
+
+static void test_manual_table(void **state)
+{
+    /* 2026-11-27T18:00:00Z */
+    int64_t now = 1795802400000;
+    json_t *tasks = json_loads(
+        "[{\"id\": \"b\", \"type\": \"approve\", \"kind\": \"manual\", \"priority\": 5, "
+        "  \"due_at\": \"2026-11-27T16:00:00.000Z\", \"overdue\": true, \"assignee\": null, "
+        "  \"candidate_users\": [\"bob\"], \"candidate_groups\": [\"ops\"], \"claimed_by\": \"bob\"},"
+        " {\"id\": \"a\", \"type\": \"charge\", \"kind\": \"reconcile\", \"priority\": 0, "
+        "  \"due_at\": \"2026-11-27T18:05:00.000Z\", \"overdue\": false, \"assignee\": \"alice\", "
+        "  \"claimed_by\": null},"
+        " {\"id\": \"c\", \"type\": \"approve\", \"priority\": -1, \"due_at\": null, "
+        "  \"candidate_users\": [], \"candidate_groups\": []}]", 0, NULL);
+    assert_non_null(tasks);
+    char *text = render_with(manual_table, tasks, false, now);
+    /* teld's order kept (overdue first), relative due times, who may act, who holds it */
+    assert_string_equal(text,
+                        "ID  TYPE                PRIORITY  DUE         ASSIGNED      CLAIMED\n"
+                        "b   approve                    5  overdue 2h  @ops,bob      bob\n"
+                        "a   charge (reconcile)         0  in 5m       alice         -\n"
+                        "c   approve                   -1  -           any operator  -\n");
+    free(text);
+    text = render_with(manual_table, tasks, true, now);
+    assert_contains(text, "\033[31moverdue 2h\033[0m");
+    assert_null(strstr(text, "\033[31min 5m"));
+    free(text);
+    json_decref(tasks);
+}
+
+static void test_manual_item(void **state)
+{
+    int64_t now = 1795802400000;
+    json_t *item = json_loads(
+        "{\"id\": \"t1\", \"type\": \"charge\", \"state\": \"waiting\", \"kind\": \"reconcile\","
+        " \"assignee\": null, \"candidate_users\": [], \"candidate_groups\": [\"ops\"],"
+        " \"claimed_by\": \"alice\", \"claimed_at\": \"2026-11-27T17:55:00.000Z\","
+        " \"claim_expires_at\": \"2026-11-27T18:25:00.000Z\","
+        " \"due_at\": \"2026-11-27T17:00:00.000Z\", \"overdue\": true, \"escalated\": true,"
+        " \"priority\": 3, \"attempt\": 1, \"input\": {\"amount\": 12},"
+        " \"form\": {\"type\": \"object\", \"required\": [\"ok\"], \"properties\": {"
+        "   \"ok\": {\"type\": \"boolean\", \"description\": \"Was it charged?\"},"
+        "   \"ref\": {\"type\": \"string\", \"title\": \"Reference\", \"default\": \"none\"}}},"
+        " \"audit\": [{\"at\": \"2026-11-27T17:55:00.000Z\", \"by\": \"alice\", \"uid\": 1001,"
+        "   \"action\": \"claim\"}, {\"at\": \"2026-11-27T17:58:00.000Z\", \"by\": \"root\","
+        "   \"uid\": 0, \"action\": \"reassign\", \"group\": \"ops\"}],"
+        " \"evidence\": {\"interrupted_at\": \"2026-11-27T17:50:00.000Z\","
+        "   \"attempt\": {\"n\": 1, \"error\": {\"code\": \"host_crash\"}},"
+        "   \"stderr_tail\": \"line one\\nline two\\n\"}}", 0, NULL);
+    assert_non_null(item);
+    char *text = render_with(show_manual_item, item, false, now);
+    assert_contains(text, "kind       reconcile: an attempt was cut off by a crash");
+    assert_contains(text, "assigned   @ops\n");
+    assert_contains(text, "claimed    alice, 5m ago (the claim expires in 25m)\n");
+    assert_contains(text, "due        2026-11-27T17:00:00.000Z (overdue 1h), escalated\n");
+    assert_contains(text, "input      {\"amount\":12}\n");
+    assert_contains(text, "form\n  FIELD  TYPE     REQUIRED  DEFAULT  DESCRIPTION\n"
+                          "  ok     boolean  yes       -        Was it charged?\n"
+                          "  ref    string             \"none\"   Reference\n");
+    assert_contains(text, "audit\n  WHEN    BY                ACTION    DETAILS\n"
+                          "  5m ago  alice (uid 1001)  claim\n"
+                          "  2m ago  root (uid 0)      reassign  group=ops\n");
+    assert_contains(text, "evidence\n  interrupted_at 2026-11-27T17:50:00.000Z (10m ago)\n"
+                          "  attempt:\n    n            1\n    error:\n"
+                          "      code       host_crash\n"
+                          "  stderr_tail:\n    line one\n    line two\n");
+    free(text);
+    json_decref(item);
 }
 
 static void test_global_options(void **state)
@@ -360,6 +552,10 @@ int main(void)
         cmocka_unit_test(test_task_command_args),
         cmocka_unit_test(test_backup_path_made_absolute),
         cmocka_unit_test(test_manual_commands),
+        cmocka_unit_test(test_format_due),
+        cmocka_unit_test(test_format_assigned),
+        cmocka_unit_test(test_manual_table),
+        cmocka_unit_test(test_manual_item),
         cmocka_unit_test(test_global_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
