@@ -47,12 +47,16 @@ static struct plugin_instance *pick_validator(struct runtime *rt, const char **w
 
 char *runtime_schema_text(json_t *schema, char *hash)
 {
-    char *text = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    /* The key is of the sorted text (the same schema with its keys reordered is the same
+     * version); the text kept is in the file's order, which people read (a form's fields
+     * are asked in it). */
+    char *sorted = json_dumps(schema, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a: a content key, not a security boundary */
-    for (const char *p = text ? text : ""; *p; p++)
+    for (const char *p = sorted ? sorted : ""; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    free(sorted);
     snprintf(hash, 32, "fnv1a64:%016llx", (unsigned long long)h);
-    return text;
+    return json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 /* Compile a schema (stolen) read from `file` (a path, or a description of where it came

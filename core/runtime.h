@@ -50,7 +50,8 @@ void runtime_unref(struct runtime *rt);
 const struct type_executor *runtime_route(const struct type_runtime *tr, json_t *labels);
 
 const struct type_runtime *runtime_find_type(const struct runtime *rt, const char *name);
-/* The canonical text of a schema and its content hash (hash >= 32 bytes).  Caller frees. */
+/* A schema's text (compact, in its own key order) and its content hash, of the text with
+ * sorted keys (hash >= 32 bytes).  Caller frees. */
 char *runtime_schema_text(json_t *schema, char *hash);
 
 /* A sandbox profile by name ("default" always exists).  NULL when unknown. */

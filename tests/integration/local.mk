@@ -27,5 +27,6 @@ clean-destdir:
 TESTS += tests/integration/telctl.sh
 EXTRA_DIST += tests/integration/telctl.sh
 # telctl's manual commands against a real teld, the interactive complete through a
-# pseudo-terminal: not in TESTS yet.
+# pseudo-terminal.
+TESTS += tests/integration/telctl_manual.py
 EXTRA_DIST += tests/integration/telctl_manual.py
