@@ -3,7 +3,7 @@ core_libtelcore_la_SOURCES += core/client.c core/client.h
 
 bin_PROGRAMS += core/telctl
 core_telctl_SOURCES = core/telctl.c core/telctl.h core/telctl_args.c core/telctl_cmds.c \
-	core/telctl_events.c core/telctl_form.c core/telctl_output.c
+	core/telctl_events.c core/telctl_form.c core/telctl_output.c core/telctl_table.c
 core_telctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 core_telctl_LDADD = $(CORE_LIBS) $(JANSSON_LIBS)
 

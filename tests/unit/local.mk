@@ -43,7 +43,7 @@ if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_telctl tests/unit/test_telctl_form tests/unit/test_client
 TESTS += tests/unit/test_telctl tests/unit/test_telctl_form tests/unit/test_client
 endif
-TELCTL_UNIT_SOURCES = core/telctl_args.c core/telctl_form.c core/telctl_output.c
+TELCTL_UNIT_SOURCES = core/telctl_args.c core/telctl_form.c core/telctl_output.c core/telctl_table.c
 tests_unit_test_telctl_SOURCES = tests/unit/test_telctl.c tests/unit/testutil.h \
 	$(TELCTL_UNIT_SOURCES)
 tests_unit_test_telctl_CFLAGS = $(UNIT_CFLAGS)
