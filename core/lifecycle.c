@@ -250,13 +250,17 @@ void lc_after_failure(struct lifecycle *lc, struct task *t, const struct type_ru
         return;
     }
     const struct config_task_type *conf = tr->conf;
+    /* attempts cut off by teld's own clean shutdown are not the task's: not counted */
+    json_int_t cuts = json_integer_value(json_object_get(t->rec, "shutdown_cuts"));
+    uint32_t counted = cuts > 0 && (uint32_t)cuts < t->attempt ? t->attempt - (uint32_t)cuts
+                                                                : t->attempt;
     if (!retryable || non_retryable(&conf->retry, code) ||
-        t->attempt >= (uint32_t)conf->retry.max_attempts) {
+        counted >= (uint32_t)conf->retry.max_attempts) {
         lc_finish(lc, t, final, code, message);
         return;
     }
     int64_t now = lc_now();
-    int64_t delay = retry_delay_ms(&conf->retry, t->attempt);
+    int64_t delay = retry_delay_ms(&conf->retry, counted);
     if (retry_after_ms >= 0) {
         /* the executor knows better (Retry-After), within the type's cap */
         int64_t cap = (int64_t)(conf->retry.max_interval_s * 1000.0);

@@ -589,6 +589,10 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
         /* cut off by our own shutdown: not the task's fault, run it again after restart */
         lc->stats.interrupted++;
         lc_close_attempt(lc, t, "interrupted", "shutdown", "teld stopped during the attempt", now);
+        /* not the task's fault: it does not count toward retry.max_attempts */
+        json_t *cuts = json_object_get(t->rec, "shutdown_cuts");
+        json_object_set_new(t->rec, "shutdown_cuts",
+                            json_integer((json_is_integer(cuts) ? json_integer_value(cuts) : 0) + 1));
         t->queued_ms = now;
         task_set_state(t, TASK_PENDING, now);
         task_set_time(t->rec, "queued_at", now);

@@ -249,6 +249,28 @@ static void test_retries_then_succeeds(void **state)
     env_free(e);
 }
 
+/* An attempt cut off by teld's own clean shutdown is run again after the restart and does
+ * not count toward retry.max_attempts: the task still gets its two real attempts. */
+static void test_shutdown_cut_not_counted(void **state)
+{
+    struct env *e = env_new("{ name = \"t\"; executor = \"t\"; retry = { max_attempts = 2;"
+                            "  initial_interval_s = 0.02; jitter = 0.0; }; }", 2, NULL, 64);
+    char *id = submit(e, "t", "{\"sleep_ms\": 300, \"fail_times\": 2}");
+    json_decref(wait_state(e, id, "running", 3000));
+    env_stop(e); /* cancels the sleeping attempt 1 */
+    env_start(e, 64);
+    json_t *t = wait_state(e, id, "succeeded", 5000);
+    assert_int_equal(json_array_size(json_object_get(t, "attempts")), 3);
+    assert_string_equal(attempt_outcome(t, 0), "interrupted");
+    assert_string_equal(error_code(attempt(t, 0)), "shutdown");
+    assert_string_equal(attempt_outcome(t, 1), "failed");
+    assert_string_equal(attempt_outcome(t, 2), "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(t, "shutdown_cuts")), 1);
+    json_decref(t);
+    free(id);
+    env_free(e);
+}
+
 static void test_gives_up(void **state)
 {
     struct env *e = env_new(NULL, 2, NULL, 64);
@@ -828,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_succeeds),
         cmocka_unit_test(test_retries_then_succeeds),
         cmocka_unit_test(test_gives_up),
+        cmocka_unit_test(test_shutdown_cut_not_counted),
         cmocka_unit_test(test_backoff_and_retry_after),
         cmocka_unit_test(test_run_timeout),
         cmocka_unit_test(test_stuck_executor_abandoned),
