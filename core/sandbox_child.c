@@ -31,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -110,7 +111,14 @@ static NO_SANITIZE __attribute__((noreturn)) void die(int fd, enum sandbox_repor
 #define REPORT_FD 3
 #define SIGNAL_FD 4
 
-/* ---- the private root ------------------------------------------------------------- */
+/* ---- the root ------------------------------------------------------------------- */
+
+/* Two ways to the same root.  Usually the profile's template (sandbox_root.c: built once
+ * by sandbox_template_main below, read-only down to its superblock) is cloned whole with
+ * one open_tree(); a spawn with extra binds, a profile binding below /work, or a kernel
+ * that refuses the clone builds the tree here instead, per spawn, with the same code
+ * (build_tree).  Either way each spawn then mounts its own /tmp (with any binds below
+ * it), /work and /proc. */
 
 struct root_builder {
     int report_fd;
@@ -173,18 +181,25 @@ static int make_parent_dirs(char *path, size_t skip)
     return rc;
 }
 
-static int set_attr(const char *path, bool recursive, uint64_t set)
+static int set_attr_at(int dfd, const char *path, unsigned int flags, uint64_t set)
 {
     struct mount_attr attr = {.attr_set = set};
-    return mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr));
+    return mount_setattr(dfd, path, flags, &attr, sizeof(attr));
+}
+
+static int set_attr(const char *path, bool recursive, uint64_t set)
+{
+    return set_attr_at(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, set);
 }
 
 /* Bind host path src at the same place inside, read-only.  Missing sources are
- * skipped; a symlink is recreated (usr-merged /lib, /bin). */
+ * skipped; a symlink is recreated (usr-merged /lib, /bin).  A detached copy made read-only
+ * then moved in place: works on an attached root and on a detached template alike. */
 static void bind_ro(const struct root_builder *rb, const char *src, uint64_t attrs)
 {
     char dst[PATH_MAX], target[PATH_MAX];
     struct stat st;
+    int tree;
 
     if (lstat(src, &st) < 0)
         return;
@@ -209,43 +224,32 @@ static void bind_ro(const struct root_builder *rb, const char *src, uint64_t att
             rb_die(rb, "bind: mount point");
         close(fd);
     }
-    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+    if ((tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)) < 0)
         rb_die(rb, "bind mount");
-    if (attrs && set_attr(dst, true, MOUNT_ATTR_RDONLY | attrs) < 0)
+    if (attrs && set_attr_at(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY | attrs) < 0)
         rb_die(rb, "bind: read-only");
-}
-
-static void mount_tmpfs(const struct root_builder *rb, const char *path, const char *opts,
-                        unsigned long flags)
-{
-    char dst[PATH_MAX];
-    join(dst, sizeof(dst), rb->root, path);
-    if (mkdir(dst, 0755) < 0 && errno != EEXIST)
-        rb_die(rb, "tmpfs: mkdir");
-    if (mount("tmpfs", dst, "tmpfs", flags, opts) < 0)
-        rb_die(rb, "tmpfs mount");
+    if (move_mount(tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        rb_die(rb, "bind mount");
+    close(tree);
 }
 
 static void build_dev(const struct root_builder *rb)
 {
-    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty",
-                                        NULL};
     static const char *const links[][2] = {
         {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
         {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {NULL, NULL},
     };
     char src[64], dst[PATH_MAX];
 
-    /* A plain directory of the root tmpfs (read-only with it at the end): no tmpfs of
-     * its own, which costs a superblock per spawn. */
+    /* A plain directory of the root tmpfs (read-only with it): no tmpfs of its own,
+     * which costs a superblock per spawn. */
     join(dst, sizeof(dst), rb->root, "/dev");
     if (mkdir(dst, 0755) < 0)
         rb_die(rb, "dev: mkdir");
-    for (size_t i = 0; nodes[i]; i++) {
-        snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+    for (size_t i = 0; sandbox_dev_nodes[i]; i++) {
         /* attrs 0: the node keeps its host mount's flags.  A read-only mount would not
          * stop writes to a device anyway, and the task owns no host inode to chmod. */
-        bind_ro(rb, src, 0);
+        bind_ro(rb, sandbox_dev_nodes[i], 0);
     }
     for (size_t i = 0; links[i][0]; i++) {
         snprintf(src, sizeof(src), "/dev/%s", links[i][0]);
@@ -255,14 +259,124 @@ static void build_dev(const struct root_builder *rb)
     }
 }
 
+static bool below_tmp(const char *path)
+{
+    return strncmp(path, "/tmp/", 5) == 0;
+}
+
+/* The profile's binds, then the spawn's extra ones: all of them (which = 0), only those
+ * below /tmp (1: per spawn, on top of its /tmp) or only the others (-1: the template,
+ * whose /tmp every spawn covers). */
+static void bind_all(const struct root_builder *rb, const struct sandbox_profile *p,
+                     const char *const *extra, int which)
+{
+    const uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+
+    for (size_t i = 0; i < p->ro_binds.n; i++)
+        if (!which || (which > 0) == below_tmp(p->ro_binds.v[i]))
+            bind_ro(rb, p->ro_binds.v[i], bind_attrs);
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (!which || (which > 0) == below_tmp(extra[i]))
+            bind_ro(rb, extra[i], bind_attrs);
+}
+
+/* What a root takes from the host: the binds (see bind_all), /dev; and the mount points
+ * of what every spawn mounts for itself (/work, /proc; /tmp is made before, so that
+ * binds below /tmp land on top of the spawn's tmpfs). */
+static void build_tree(const struct root_builder *rb, const struct sandbox_profile *p,
+                       const char *const *extra, int which)
+{
+    char dst[PATH_MAX];
+
+    bind_all(rb, p, extra, which);
+    build_dev(rb);
+    join(dst, sizeof(dst), rb->root, "/work");
+    if (mkdir(dst, 0755) < 0)
+        rb_die(rb, "work dir: mkdir");
+    join(dst, sizeof(dst), rb->root, "/proc");
+    if (mkdir(dst, 0555) < 0)
+        rb_die(rb, "proc: mkdir");
+}
+
+/* A detached tmpfs for a root (fd). */
+static int root_tmpfs(const struct root_builder *rb)
+{
+    int fs, root;
+    if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4096", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+        (root = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
+        rb_die(rb, "root tmpfs");
+    close(fs);
+    return root;
+}
+
+/* Entry of the template builder (clone callback; see sandbox_root.c): in a mount
+ * namespace of its own (and, for an ordinary-user teld, a user namespace whose ids the
+ * spawning thread maps first), builds the profile's tree on a detached tmpfs, makes the
+ * superblock and the root mount read-only, and reports the tree's fd (CLONE_FILES: the
+ * daemon's fd table).  Same rules as the reaper: no allocation, raw syscalls around the
+ * shared errno. */
+int sandbox_template_main(void *arg)
+{
+    struct sandbox_template_ctx *t = arg;
+    struct root_builder rb = {t->report_fd, "."};
+    struct sandbox_report r;
+    char go;
+    int root, pick;
+
+    if (t->go_fd >= 0 && RAW(SYS_read, t->go_fd, &go, 1, 0, 0) != 1)
+        raw_exit(125);
+    root = root_tmpfs(&rb);
+    if (fchdir(root) < 0)
+        rb_die(&rb, "template: fchdir");
+    if (mkdir("./tmp", 0755) < 0)
+        rb_die(&rb, "template: mkdir tmp");
+    build_tree(&rb, t->p, NULL, -1);
+    /* Read-only for good: nobody without privilege over this helper's user namespace
+     * (gone with it) can make the superblock writable again; every clone's mounts are
+     * locked read-only in the spawn's less privileged namespace. */
+    if ((pick = fspick(root, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC)) < 0 ||
+        fsconfig(pick, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+        fsconfig(pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0)
+        rb_die(&rb, "template: read-only superblock");
+    close(pick);
+    if (set_attr_at(root, "", AT_EMPTY_PATH,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+        rb_die(&rb, "template: read-only");
+    /* The tree itself goes along: our fd table is our own, and dies with us. */
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = {&r, sizeof(r)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    memset(&r, 0, sizeof(r));
+    memset(&control, 0, sizeof(control));
+    r.kind = SANDBOX_REPORT_TEMPLATE;
+    r.fd = root;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &root, sizeof(int));
+    long rc = RAW(SYS_sendmsg, t->report_fd, &msg, 0, 0, 0);
+    if (rc < 0)
+        die(t->report_fd, SANDBOX_REPORT_SETUP_FAILED, "template: send", (int)-rc);
+    raw_exit(0);
+}
+
 static void build_root(const struct sandbox_child_ctx *c, int work_dir)
 {
     const struct sandbox_profile *p = c->p;
     /* Everything below is relative to the new root, our working directory. */
     struct root_builder rb = {c->report_fd, "."};
-    uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    char dst[PATH_MAX], opts[64];
-    int work, fs, root;
+    const uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    char opts[64];
+    int work, root = -1, mask;
 
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -275,56 +389,56 @@ static void build_root(const struct sandbox_child_ctx *c, int work_dir)
     work = open_tree(work_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (work < 0)
         rb_die(&rb, "work dir: open_tree");
-    if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4096", 0) < 0 ||
-        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
-        (root = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
-        rb_die(&rb, "root tmpfs");
-    close(fs);
+    /* The template, whole; a kernel that refuses (see docs/sandbox.md) gets it built. */
+    if (c->template_fd >= 0)
+        root = open_tree(c->template_fd, "",
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    bool templated = root >= 0;
+    if (!templated)
+        root = root_tmpfs(&rb);
     if (move_mount(root, "", work_dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ||
         fchdir(root) < 0)
-        rb_die(&rb, "root tmpfs: attach");
+        rb_die(&rb, "root: attach");
     close(root);
-    /* /tmp first: binds below /tmp (allowed) must land on top of it. */
+    if (!templated && mkdir("./tmp", 0755) < 0)
+        rb_die(&rb, "tmpfs: mkdir");
     snprintf(opts, sizeof(opts), "mode=1777,size=%llum",
              (unsigned long long)(p->tmp_size_mb ? p->tmp_size_mb : 1));
-    mount_tmpfs(&rb, "/tmp", opts, MS_NOSUID | MS_NODEV);
-    for (size_t i = 0; i < p->ro_binds.n; i++)
-        bind_ro(&rb, p->ro_binds.v[i], bind_attrs);
-    for (size_t i = 0; c->extra_ro_binds && c->extra_ro_binds[i]; i++)
-        bind_ro(&rb, c->extra_ro_binds[i], bind_attrs);
+    if (mount("tmpfs", "./tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        rb_die(&rb, "tmpfs mount");
+    if (!templated)
+        build_tree(&rb, p, c->extra_ro_binds, 0);
+    else
+        bind_all(&rb, p, NULL, 1); /* binds below /tmp: from the host, on our /tmp */
 
-    join(dst, sizeof(dst), rb.root, "/work");
-    if (mkdir(dst, 0755) < 0 ||
-        move_mount(work, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-        set_attr(dst, false, bind_attrs) < 0)
+    /* /proc/1 gets masked by a read-only copy of the still empty /work directory: no
+     * superblock of its own. */
+    if ((mask = open_tree(AT_FDCWD, "./work", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) < 0 ||
+        set_attr_at(mask, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) < 0)
+        rb_die(&rb, "mask /proc/1");
+    if (move_mount(work, "", AT_FDCWD, "./work", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+        set_attr("./work", false, bind_attrs) < 0)
         rb_die(&rb, "work dir");
     close(work);
 
-    join(dst, sizeof(dst), rb.root, "/proc");
-    if (mkdir(dst, 0555) < 0 ||
-        mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    if (mount("proc", "./proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         rb_die(&rb, "proc");
     /* pid 1 is this process, in the daemon's memory: hide it (see sandbox_child_main). */
-    join(dst, sizeof(dst), rb.root, "/proc/1");
-    if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "mode=0555,size=4k,nr_inodes=1") < 0)
+    if (move_mount(mask, "", AT_FDCWD, "./proc/1", MOVE_MOUNT_F_EMPTY_PATH) < 0)
         rb_die(&rb, "mask /proc/1");
-    join(dst, sizeof(dst), rb.root, "/proc/sys");
-    if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-        set_attr(dst, true, MOUNT_ATTR_RDONLY) < 0)
+    close(mask);
+    if (mount("./proc/sys", "./proc/sys", NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        set_attr("./proc/sys", true, MOUNT_ATTR_RDONLY) < 0)
         rb_die(&rb, "proc/sys read-only");
-
-    build_dev(&rb);
 
     /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         rb_die(&rb, "pivot_root");
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         rb_die(&rb, "detach old root");
-    if (set_attr("/", false, MOUNT_ATTR_RDONLY | bind_attrs) < 0)
+    /* The template's root is read-only already (and locked so). */
+    if (!templated && set_attr("/", false, MOUNT_ATTR_RDONLY | bind_attrs) < 0)
         rb_die(&rb, "root read-only");
     if (chdir("/work") < 0)
         rb_die(&rb, "chdir /work");

@@ -163,7 +163,15 @@ int sandbox_profile_compile(const struct sandbox *sb, struct sandbox_profile *p,
     int rc = sandbox_seccomp_compile(p, sb->seccomp_notify, &bpf, err, err_size);
     if (rc < 0)
         return rc;
+    struct sandbox_root *root;
+    if ((rc = sandbox_root_create(sb, p, &root)) < 0) {
+        sandbox_seccomp_free(bpf);
+        SANDBOX_ERR(err, err_size, "out of memory");
+        return rc;
+    }
     sandbox_seccomp_free(p->bpf);
     p->bpf = bpf;
+    sandbox_root_free(p->root);
+    p->root = root;
     return 0;
 }

@@ -40,6 +40,7 @@ struct spawn {
     char cgroup[PATH_MAX];    /* per-spawn cgroup, or "" */
     int stdin_p[2], stdout_p[2], stderr_p[2], report_p[2], go_p[2];
     int pidfd;
+    int template_fd;          /* the profile's root template for the reaper, or -1 */
     pid_t pid;
     char *stacks;
     struct sandbox_capture out, err;
@@ -120,7 +121,7 @@ static int write_file(const char *path, const char *text)
 }
 
 /* Map the task's ids: one uid and one gid, to the host ids sandbox_init chose. */
-static int write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage)
+int sandbox_write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage)
 {
     char path[64], map[64];
     int rc;
@@ -379,7 +380,7 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
 {
     int *fds[] = {&s->stdin_p[0], &s->stdin_p[1], &s->stdout_p[0], &s->stdout_p[1],
                   &s->stderr_p[0], &s->stderr_p[1], &s->report_p[0], &s->report_p[1],
-                  &s->go_p[0], &s->go_p[1], &s->pidfd};
+                  &s->go_p[0], &s->go_p[1], &s->pidfd, &s->template_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         close_fd(fds[i]);
     if (s->stacks)
@@ -399,7 +400,7 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
 int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
                   const struct sandbox_spawn_args *a, struct sandbox_result *res)
 {
-    struct spawn s = {.pidfd = -1};
+    struct spawn s = {.pidfd = -1, .template_fd = -1};
     struct sandbox_child_ctx c;
     double factor = a->memory_factor > 0 ? a->memory_factor : 1.0;
     sigset_t all, old;
@@ -456,6 +457,10 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     c.argv = a->argv;
     c.envp = a->envp;
     c.extra_ro_binds = a->extra_ro_binds;
+    /* Extra binds are this spawn's own: no template has them. */
+    if (!a->extra_ro_binds || !a->extra_ro_binds[0])
+        s.template_fd = sandbox_root_take(sb, p);
+    c.template_fd = s.template_fd;
     c.work_dir = s.work;
     c.go_fd = s.go_p[0];
     c.report_fd = s.report_p[1];
@@ -475,7 +480,7 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     stage = "clone";
     if ((rc = start_child(sb, p, &c, &s)) < 0)
         goto unmask;
-    if ((rc = write_id_maps(sb, s.pid, &stage)) < 0 ||
+    if ((rc = sandbox_write_id_maps(sb, s.pid, &stage)) < 0 ||
         (s.cgroup[0] && (stage = "cgroup.procs", rc = sandbox_cgroup_add_pid(s.cgroup, s.pid)) < 0)) {
         kill_sandbox(&s);
         reap_child(&s);
