@@ -3,17 +3,18 @@
  *
  * pid 1 ("the reaper") is cloned by the spawning thread into fresh namespaces and,
  * unless built with ASan, shares the daemon's memory (CLONE_VM) so that no page tables
- * are copied.  It waits for the go byte (sent once its uid/gid maps and cgroup are
- * written), builds the private root, then clones the task (CLONE_VM|CLONE_VFORK,
- * posix_spawn-style) and reaps.  Staying as pid 1 matters: a task that were pid 1 itself
+ * are copied.  It does what needs neither its id maps nor its cgroup (prepare), waits
+ * for the go byte (sent once its uid/gid maps and cgroup are written), builds the private
+ * root, then clones the task (CLONE_VM|CLONE_VFORK, posix_spawn-style) and reaps.  Staying as pid 1 matters: a task that were pid 1 itself
  * would have SIGXCPU and SIGXFSZ dropped by the kernel (init ignores default-action
  * signals), would collect zombies, and nobody could name a killed syscall.
  *
  * Rules here, because the memory is the daemon's: no allocation, no locks, no stdio;
  * everything comes prepared in struct sandbox_child_ctx.  Thread-local storage is the
- * spawning thread's: errno is shared (before the EXECED report that thread only waits in
- * poll() and reads no errno; after it, the reaper uses raw syscalls that never touch
- * errno), and libc's thread-aware calls (set*id broadcasts to every thread, raise, the
+ * spawning thread's: errno is shared (before the go byte, while that thread writes the id
+ * maps, the reaper uses raw syscalls only; between go and the EXECED report that thread
+ * only waits in poll() and reads no errno; after it, the reaper uses raw syscalls again),
+ * and libc's thread-aware calls (set*id broadcasts to every thread, raise, the
  * pthread_* family) must not be used — raw syscalls instead.  die-style exits are
  * allowed here (only here).
  */
@@ -378,10 +379,7 @@ static void build_root(const struct sandbox_child_ctx *c, int work_dir)
     char opts[64];
     int work, root = -1, mask;
 
-    /* Nothing we mount may propagate back to the host. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        rb_die(&rb, "make / private");
-    /* The new root goes on top of the work dir itself (in this namespace only): no
+    /* / is private already (prepare).  The new root goes on top of the work dir itself (in this namespace only): no
      * mount-point directory to make and remove per spawn.  The work dir is bound into
      * the new root from a copy of its mount taken before it is covered.  Both through
      * an fd opened before we changed uid: the work dir's parents may be closed to the
@@ -471,11 +469,11 @@ static NO_SANITIZE int task_main(void *arg)
         setrlimit(RLIMIT_FSIZE, &c->rl_fsize) < 0 || setrlimit(RLIMIT_NOFILE, &c->rl_nofile) < 0 ||
         setrlimit(RLIMIT_NPROC, &c->rl_nproc) < 0)
         goto fail;
+    /* The bounding set is empty already (the reaper's, see prepare); the ambient set
+     * in one call (libcap's cap_reset_ambient probes every capability first). */
     stage = "drop capabilities";
-    for (cap_value_t cap = 0; cap < (cap_value_t)cap_max_bits(); cap++)
-        if (cap_drop_bound(cap) < 0)
-            goto fail;
-    if (cap_reset_ambient() < 0 || cap_set_proc(c->sb->no_caps) < 0)
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+        cap_set_proc(c->sb->no_caps) < 0)
         goto fail;
 
     /* From here on raw syscalls only (see NO_SANITIZE); errors come back as -errno. */
@@ -524,14 +522,29 @@ static void arrange_fds(const struct sandbox_child_ctx *c)
         die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "close_range", errno);
 }
 
-static void reset_signals(void)
+/* Before the go byte, while the spawning thread writes our id maps (and reads its own
+ * errno): what needs neither the maps nor our cgroup, in raw syscalls only. */
+static void prepare(const struct sandbox_child_ctx *c)
 {
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
+    /* The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask (every
+     * architecture's layout agrees on that).  The handlers are our copy of the
+     * daemon's; the task must not inherit the ignored ones through exec. */
+    const unsigned long dfl[4] = {0, 0, 0, 0};
+    long rc;
+
+    for (int sig = 1; sig <= 64; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &dfl, NULL); /* glibc-reserved signals fail: they stay blocked */
+            RAW(SYS_rt_sigaction, sig, dfl, 0, 8, 0);
+    if ((rc = RAW(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "pdeathsig", (int)-rc);
+    /* The task's bounding set, emptied here: it only limits what an execve may grant,
+     * so our own capabilities stay (for the mounts), and the task inherits it. */
+    for (int cap = 0; cap < c->sb->cap_bits; cap++)
+        if ((rc = RAW(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0)
+            die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "drop capabilities", (int)-rc);
+    /* Nothing we mount may propagate back to the host. */
+    if ((rc = RAW(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "make / private", (int)-rc);
 }
 
 /* Answer one seccomp notification: name it once, kill the caller. */
@@ -555,11 +568,13 @@ static void handle_notification(int listener, struct sandbox_report *st)
     RAW(SYS_ioctl, listener, SECCOMP_IOCTL_NOTIF_SEND, &resp, 0, 0);
 }
 
-/* Reap until the task ends; orphans are reaped as they come. */
+/* Reap until the task ends; orphans are reaped as they come.  Without a seccomp
+ * listener there is nothing else to watch: we sleep in waitid itself. */
 static __attribute__((noreturn)) void reap(pid_t task, int listener)
 {
     struct sandbox_report st;
     struct pollfd pfd[2] = {{SIGNAL_FD, POLLIN, 0}, {listener, POLLIN, 0}};
+    const int nohang = listener >= 0 ? WNOHANG : 0;
 
     memset(&st, 0, sizeof(st));
     st.kind = SANDBOX_REPORT_STATUS;
@@ -568,7 +583,9 @@ static __attribute__((noreturn)) void reap(pid_t task, int listener)
             siginfo_t si;
             struct rusage ru;
             memset(&si, 0, sizeof(si));
-            long r = RAW(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG | __WALL, &ru);
+            long r = RAW(SYS_waitid, P_ALL, 0, &si, WEXITED | nohang | __WALL, &ru);
+            if (r == -ECHILD)
+                raw_exit(0); /* cannot happen while the task lives; no status, then */
             if (r < 0 || si.si_pid == 0)
                 break;
             if (si.si_pid == task) {
@@ -579,7 +596,7 @@ static __attribute__((noreturn)) void reap(pid_t task, int listener)
                 raw_exit(0); /* the kernel kills whatever is left in the namespace */
             }
         }
-        if (RAW(SYS_poll, pfd, listener >= 0 ? 2 : 1, -1, 0, 0) <= 0)
+        if (listener < 0 || RAW(SYS_poll, pfd, 2, -1, 0, 0) <= 0)
             continue;
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo ssi;
@@ -599,12 +616,10 @@ int sandbox_child_main(void *arg)
     char go;
     long task;
 
+    prepare(c);
     /* Raw read: nothing may touch errno before the spawning thread has finished. */
     if (RAW(SYS_read, c->go_fd, &go, 1, 0, 0) != 1)
         raw_exit(125);
-    reset_signals();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "pdeathsig", errno);
     /* While we still have the daemon's uid (see build_root).  In our own mount namespace
      * already, so the fd names our copy of the mount. */
     int work_dir = open(c->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -636,11 +651,15 @@ int sandbox_child_main(void *arg)
     build_root(c, work_dir);
     arrange_fds(c);
 
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 are taken */
-    if (sfd < 0 || (sfd != SIGNAL_FD && dup2(sfd, SIGNAL_FD) < 0))
-        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "signalfd", errno);
+    /* A listener to watch besides the children: then SIGCHLD comes through a signalfd,
+     * for poll (see reap). */
+    if (c->p->bpf && c->p->bpf->uses_notify) {
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 are taken */
+        if (sfd < 0 || (sfd != SIGNAL_FD && dup2(sfd, SIGNAL_FD) < 0))
+            die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "signalfd", errno);
+    }
 
     c->listener_fd = -1;
     task = clone(task_main, c->task_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD,

@@ -105,6 +105,7 @@ int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, 
         goto fail;
     }
     sb->seccomp_notify = seccomp_action_available(SECCOMP_RET_USER_NOTIF);
+    sb->cap_bits = (int)cap_max_bits();
     if (!(sb->no_caps = cap_init())) {
         rc = -ENOMEM;
         SANDBOX_ERR(err, err_size, "out of memory");

@@ -32,6 +32,7 @@ struct sandbox {
     bool seccomp_notify;     /* SECCOMP_RET_USER_NOTIF usable: killed syscalls get named */
     bool clone_vm;           /* children share our memory until exec (no page-table copy) */
     cap_t no_caps;           /* an empty capability set, made here so children never allocate */
+    int cap_bits;            /* capabilities the kernel knows (cap_max_bits) */
     struct sandbox_cgroup_info {
         bool available;
         char path[PATH_MAX]; /* parent cgroup dir (host path) */
