@@ -47,6 +47,10 @@ struct spawn {
     struct sandbox_exit_facts facts;
     struct rusage ru;
     bool have_ru;
+    const char *parent;       /* of the work dir */
+    struct sandbox_spares *spares;
+    bool keep_work;           /* workdir = "keep" */
+    bool work_removed;        /* removed early (see supervise) */
 };
 
 static void close_fd(int *fd)
@@ -179,15 +183,117 @@ static void prepare_limits(const struct sandbox_profile *p, double factor, bool 
     c->rl_nofile = limit_of(RLIMIT_NOFILE, p->rlimits.nofile, 1, 0);
 }
 
-static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *parent)
+/* ---- work dirs ------------------------------------------------------------------- */
+
+/* Spare work dirs, made ahead.  On a disk file system (/tmp here is ext4, mounted with
+ * discard) a mkdir costs 0.05-0.2 ms; so a spawn takes a dir made earlier — by another
+ * spawn, while its task ran and that thread only waited — and makes the next one the
+ * same way.  A spare is a new, empty, mode 0700 directory of teld's own (nothing else can
+ * put anything in it), given to the task's host uid when taken; each serves one attempt
+ * only, as before.  sandbox_fini removes those left; a teld that crashes leaves at most
+ * SPARE_DIRS empty directories behind, as a crash mid-spawn leaves its work dir. */
+#define SPARE_DIRS 4
+
+struct sandbox_spares {
+    pthread_mutex_t lock;
+    size_t n;
+    char *parent[SPARE_DIRS], *path[SPARE_DIRS]; /* owned */
+};
+
+struct sandbox_spares *sandbox_spares_new(void)
 {
-    int n = snprintf(s->work, sizeof(s->work), "%s/tel-sandbox-XXXXXX", parent ? parent : "/tmp");
-    if (n < 0 || (size_t)n >= sizeof(s->work))
+    struct sandbox_spares *sp = calloc(1, sizeof(*sp));
+    if (sp)
+        pthread_mutex_init(&sp->lock, NULL);
+    return sp;
+}
+
+void sandbox_spares_free(struct sandbox_spares *sp)
+{
+    if (!sp)
+        return;
+    for (size_t i = 0; i < sp->n; i++) {
+        rmdir(sp->path[i]);
+        free(sp->path[i]);
+        free(sp->parent[i]);
+    }
+    pthread_mutex_destroy(&sp->lock);
+    free(sp);
+}
+
+static int new_dir(char *buf, size_t size, const char *parent)
+{
+    int n = snprintf(buf, size, "%s/tel-sandbox-XXXXXX", parent);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
         return -ENAMETOOLONG;
-    if (!mkdtemp(s->work)) { /* mode 0700 */
-        s->work[0] = '\0';
+    }
+    if (!mkdtemp(buf)) { /* mode 0700 */
+        buf[0] = '\0';
         return -errno;
     }
+    return 0;
+}
+
+static bool spare_take(struct sandbox_spares *sp, const char *parent, char *buf, size_t size)
+{
+    bool found = false;
+    if (!sp)
+        return false;
+    pthread_mutex_lock(&sp->lock);
+    for (size_t i = 0; i < sp->n && !found; i++) {
+        if (strcmp(sp->parent[i], parent) != 0 || strlen(sp->path[i]) >= size)
+            continue;
+        strcpy(buf, sp->path[i]);
+        free(sp->path[i]);
+        free(sp->parent[i]);
+        sp->n--;
+        sp->path[i] = sp->path[sp->n];
+        sp->parent[i] = sp->parent[sp->n];
+        found = true;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return found;
+}
+
+/* Make one spare for parent, unless there are enough. */
+static void spare_make(struct sandbox_spares *sp, const char *parent)
+{
+    char path[PATH_MAX];
+    char *dup_path, *dup_parent;
+    bool full, added = false;
+
+    if (!sp)
+        return;
+    pthread_mutex_lock(&sp->lock);
+    full = sp->n >= SPARE_DIRS;
+    pthread_mutex_unlock(&sp->lock);
+    if (full || new_dir(path, sizeof(path), parent) < 0)
+        return;
+    dup_path = strdup(path);
+    dup_parent = strdup(parent);
+    pthread_mutex_lock(&sp->lock);
+    if (dup_path && dup_parent && sp->n < SPARE_DIRS) {
+        sp->path[sp->n] = dup_path;
+        sp->parent[sp->n] = dup_parent;
+        sp->n++;
+        added = true;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    if (!added) {
+        rmdir(path);
+        free(dup_path);
+        free(dup_parent);
+    }
+}
+
+static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *parent)
+{
+    int rc;
+    s->parent = parent ? parent : "/tmp";
+    if (!spare_take(sb->spares, s->parent, s->work, sizeof(s->work)) &&
+        (rc = new_dir(s->work, sizeof(s->work), s->parent)) < 0)
+        return rc;
     /* The task (sb->host_uid) writes there; nobody else may. */
     if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
         return -errno;
@@ -341,8 +447,21 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
             s->facts.cancelled = true;
             kill_sandbox(s);
         }
-        if (i_rep >= 0 && pfd[i_rep].revents)
+        if (i_rep >= 0 && pfd[i_rep].revents) {
+            bool was_execed = execed;
             read_reports(s, &execed, &report_eof);
+            /* The task runs; the reaper uses no errno any more: make a spare work dir
+             * for a later spawn now rather than in its way. */
+            if (execed && !was_execed && !s->facts.have_status)
+                spare_make(s->spares, s->parent);
+            /* The task has ended and the reaper is tearing the namespace down (~0.1 ms):
+             * meanwhile an empty work dir can go (on ext4 its rmdir costs as much).  An
+             * empty directory removed is dead: nothing left running can create entries
+             * in it.  Not empty: removed after the reap, as always. */
+            if (s->facts.have_status && !s->keep_work && !s->work_removed && s->work[0] &&
+                rmdir(s->work) == 0)
+                s->work_removed = true;
+        }
         if (i_out >= 0 && pfd[i_out].revents)
             drain(&s->stdout_p[0], &s->out);
         if (i_err >= 0 && pfd[i_err].revents)
@@ -387,7 +506,7 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
         munmap(s->stacks, 2 * CHILD_STACK);
     if (s->cgroup[0])
         sandbox_cgroup_remove(s->cgroup);
-    if (s->work[0]) {
+    if (s->work[0] && !s->work_removed) {
         if (keep_work)
             res->workdir = strdup(s->work);
         else
@@ -400,7 +519,8 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
 int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
                   const struct sandbox_spawn_args *a, struct sandbox_result *res)
 {
-    struct spawn s = {.pidfd = -1, .template_fd = -1};
+    struct spawn s = {.pidfd = -1, .template_fd = -1, .spares = sb->spares,
+                      .keep_work = p->workdir == SANDBOX_WORKDIR_KEEP};
     struct sandbox_child_ctx c;
     double factor = a->memory_factor > 0 ? a->memory_factor : 1.0;
     sigset_t all, old;

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -674,7 +675,31 @@ static void test_spawn_private_parent(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "x\n");
     sandbox_result_free(&r);
-    assert_int_equal(rmdir(parent), 0); /* the work dir inside is gone */
+    /* The work dir inside is gone; what is left is a spare made for a later spawn: a new,
+     * empty directory of ours (not the task's), which sandbox_fini removes. */
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        assert_int_equal(fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(st.st_nlink, 2);
+        assert_int_equal(strncmp(e->d_name, "tel-sandbox-", 12), 0);
+    }
+    closedir(d);
+    struct sandbox *sb = env->sb;
+    sandbox_profile_free(&env->p);
+    sandbox_fini(sb);
+    assert_int_equal(rmdir(parent), 0);
+    /* The rest of the group gets a new sandbox. */
+    char err[256];
+    assert_int_equal(sandbox_init(NULL, &env->sb, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_profile_default(&env->p), 0);
+    assert_int_equal(sandbox_profile_compile(env->sb, &env->p, err, sizeof(err)), 0);
 }
 
 static int count_fds(void)
