@@ -106,7 +106,7 @@ int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, 
     }
     sb->seccomp_notify = seccomp_action_available(SECCOMP_RET_USER_NOTIF);
     sb->cap_bits = (int)cap_max_bits();
-    sb->spares = sandbox_spares_new();
+    sb->workdirs = sandbox_workdirs_new();
     if (!(sb->no_caps = cap_init())) {
         rc = -ENOMEM;
         SANDBOX_ERR(err, err_size, "out of memory");
@@ -140,7 +140,7 @@ void sandbox_fini(struct sandbox *sb)
         close(sb->host_netns_fd);
     if (sb->no_caps)
         cap_free(sb->no_caps);
-    sandbox_spares_free(sb->spares);
+    sandbox_workdirs_free(sb->workdirs);
     free(sb);
 }
 

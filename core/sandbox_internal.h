@@ -33,7 +33,7 @@ struct sandbox {
     bool clone_vm;           /* children share our memory until exec (no page-table copy) */
     cap_t no_caps;           /* an empty capability set, made here so children never allocate */
     int cap_bits;            /* capabilities the kernel knows (cap_max_bits) */
-    struct sandbox_spares *spares; /* work dirs made ahead (sandbox_spawn.c) */
+    struct sandbox_workdirs *workdirs; /* spare and removed work dirs (sandbox_spawn.c) */
     struct sandbox_cgroup_info {
         bool available;
         char path[PATH_MAX]; /* parent cgroup dir (host path) */
@@ -188,9 +188,9 @@ bool sandbox_root_ready(const struct sandbox_profile *p);
 
 #define SANDBOX_ROOT_CHECK_MS 100
 
-/* Work dirs made ahead (sandbox_spawn.c); NULL when out of memory (none made then). */
-struct sandbox_spares *sandbox_spares_new(void);
-void sandbox_spares_free(struct sandbox_spares *sp);
+/* Spare and removed work dirs (sandbox_spawn.c); NULL when out of memory (none then). */
+struct sandbox_workdirs *sandbox_workdirs_new(void);
+void sandbox_workdirs_free(struct sandbox_workdirs *wd);
 
 /* Map the task's ids in pid's user namespace (sandbox_spawn.c); *stage names the file. */
 int sandbox_write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage);

@@ -48,7 +48,8 @@ struct spawn {
     struct rusage ru;
     bool have_ru;
     const char *parent;       /* of the work dir */
-    struct sandbox_spares *spares;
+    struct sandbox_workdirs *workdirs;
+    int work_fd;              /* O_PATH, held past the removal (see workdir_hold) */
     bool keep_work;           /* workdir = "keep" */
     bool work_removed;        /* removed early (see supervise) */
 };
@@ -185,40 +186,50 @@ static void prepare_limits(const struct sandbox_profile *p, double factor, bool 
 
 /* ---- work dirs ------------------------------------------------------------------- */
 
-/* Spare work dirs, made ahead.  On a disk file system (/tmp here is ext4, mounted with
- * discard) a mkdir costs 0.05-0.2 ms; so a spawn takes a dir made earlier — by another
- * spawn, while its task ran and that thread only waited — and makes the next one the
- * same way.  A spare is a new, empty, mode 0700 directory of teld's own (nothing else can
- * put anything in it), given to the task's host uid when taken; each serves one attempt
- * only, as before.  sandbox_fini removes those left; a teld that crashes leaves at most
- * SPARE_DIRS empty directories behind, as a crash mid-spawn leaves its work dir. */
+/* A disk file system makes work dirs dear: /tmp here is ext4 mounted with discard, where
+ * a mkdir costs 0.05-0.15 ms and the final release of a removed directory's inode ~0.1 ms
+ * more (freeing its block issues a discard and waits for it).  Both are moved to where a
+ * spawning thread only waits anyway: after its task has started (the reaper then uses no
+ * errno), it
+ *  - makes a spare work dir for a later spawn: a new, empty, mode 0700 directory of
+ *    teld's own (nothing else can put anything in it), given to the task's host uid when
+ *    a spawn takes it; each still serves one attempt only;
+ *  - closes the fds held on work dirs already removed: removing a directory we still
+ *    hold leaves its inode to that last close, so the rmdir (made during the reaper's
+ *    teardown, see supervise) and the teardown itself no longer wait for the disk.
+ * sandbox_fini removes the spares and closes the rest; a teld that crashes leaves at
+ * most SPARE_DIRS empty directories behind, as a crash mid-spawn leaves its work dir. */
 #define SPARE_DIRS 4
+#define HELD_DIRS 16
 
-struct sandbox_spares {
+struct sandbox_workdirs {
     pthread_mutex_t lock;
-    size_t n;
+    size_t n_spares, n_held;
     char *parent[SPARE_DIRS], *path[SPARE_DIRS]; /* owned */
+    int held[HELD_DIRS];
 };
 
-struct sandbox_spares *sandbox_spares_new(void)
+struct sandbox_workdirs *sandbox_workdirs_new(void)
 {
-    struct sandbox_spares *sp = calloc(1, sizeof(*sp));
-    if (sp)
-        pthread_mutex_init(&sp->lock, NULL);
-    return sp;
+    struct sandbox_workdirs *wd = calloc(1, sizeof(*wd));
+    if (wd)
+        pthread_mutex_init(&wd->lock, NULL);
+    return wd;
 }
 
-void sandbox_spares_free(struct sandbox_spares *sp)
+void sandbox_workdirs_free(struct sandbox_workdirs *wd)
 {
-    if (!sp)
+    if (!wd)
         return;
-    for (size_t i = 0; i < sp->n; i++) {
-        rmdir(sp->path[i]);
-        free(sp->path[i]);
-        free(sp->parent[i]);
+    for (size_t i = 0; i < wd->n_spares; i++) {
+        rmdir(wd->path[i]);
+        free(wd->path[i]);
+        free(wd->parent[i]);
     }
-    pthread_mutex_destroy(&sp->lock);
-    free(sp);
+    for (size_t i = 0; i < wd->n_held; i++)
+        close(wd->held[i]);
+    pthread_mutex_destroy(&wd->lock);
+    free(wd);
 }
 
 static int new_dir(char *buf, size_t size, const char *parent)
@@ -235,51 +246,74 @@ static int new_dir(char *buf, size_t size, const char *parent)
     return 0;
 }
 
-static bool spare_take(struct sandbox_spares *sp, const char *parent, char *buf, size_t size)
+static bool spare_take(struct sandbox_workdirs *wd, const char *parent, char *buf, size_t size)
 {
     bool found = false;
-    if (!sp)
+    if (!wd)
         return false;
-    pthread_mutex_lock(&sp->lock);
-    for (size_t i = 0; i < sp->n && !found; i++) {
-        if (strcmp(sp->parent[i], parent) != 0 || strlen(sp->path[i]) >= size)
+    pthread_mutex_lock(&wd->lock);
+    for (size_t i = 0; i < wd->n_spares && !found; i++) {
+        if (strcmp(wd->parent[i], parent) != 0 || strlen(wd->path[i]) >= size)
             continue;
-        strcpy(buf, sp->path[i]);
-        free(sp->path[i]);
-        free(sp->parent[i]);
-        sp->n--;
-        sp->path[i] = sp->path[sp->n];
-        sp->parent[i] = sp->parent[sp->n];
+        strcpy(buf, wd->path[i]);
+        free(wd->path[i]);
+        free(wd->parent[i]);
+        wd->n_spares--;
+        wd->path[i] = wd->path[wd->n_spares];
+        wd->parent[i] = wd->parent[wd->n_spares];
         found = true;
     }
-    pthread_mutex_unlock(&sp->lock);
+    pthread_mutex_unlock(&wd->lock);
     return found;
 }
 
-/* Make one spare for parent, unless there are enough. */
-static void spare_make(struct sandbox_spares *sp, const char *parent)
+/* Keep *fd (a removed work dir) open until workdirs_tidy; closed now when full. */
+static void workdir_hold(struct sandbox_workdirs *wd, int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (wd) {
+        pthread_mutex_lock(&wd->lock);
+        if (wd->n_held < HELD_DIRS) {
+            wd->held[wd->n_held++] = *fd;
+            *fd = -1;
+        }
+        pthread_mutex_unlock(&wd->lock);
+    }
+    close_fd(fd);
+}
+
+/* While a task runs: release the removed dirs held, make a spare for parent. */
+static void workdirs_tidy(struct sandbox_workdirs *wd, const char *parent)
 {
     char path[PATH_MAX];
     char *dup_path, *dup_parent;
+    int held[HELD_DIRS];
+    size_t n_held;
     bool full, added = false;
 
-    if (!sp)
+    if (!wd)
         return;
-    pthread_mutex_lock(&sp->lock);
-    full = sp->n >= SPARE_DIRS;
-    pthread_mutex_unlock(&sp->lock);
+    pthread_mutex_lock(&wd->lock);
+    n_held = wd->n_held;
+    memcpy(held, wd->held, n_held * sizeof(int));
+    wd->n_held = 0;
+    full = wd->n_spares >= SPARE_DIRS;
+    pthread_mutex_unlock(&wd->lock);
+    for (size_t i = 0; i < n_held; i++)
+        close(held[i]);
     if (full || new_dir(path, sizeof(path), parent) < 0)
         return;
     dup_path = strdup(path);
     dup_parent = strdup(parent);
-    pthread_mutex_lock(&sp->lock);
-    if (dup_path && dup_parent && sp->n < SPARE_DIRS) {
-        sp->path[sp->n] = dup_path;
-        sp->parent[sp->n] = dup_parent;
-        sp->n++;
+    pthread_mutex_lock(&wd->lock);
+    if (dup_path && dup_parent && wd->n_spares < SPARE_DIRS) {
+        wd->path[wd->n_spares] = dup_path;
+        wd->parent[wd->n_spares] = dup_parent;
+        wd->n_spares++;
         added = true;
     }
-    pthread_mutex_unlock(&sp->lock);
+    pthread_mutex_unlock(&wd->lock);
     if (!added) {
         rmdir(path);
         free(dup_path);
@@ -291,12 +325,15 @@ static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *
 {
     int rc;
     s->parent = parent ? parent : "/tmp";
-    if (!spare_take(sb->spares, s->parent, s->work, sizeof(s->work)) &&
+    if (!spare_take(sb->workdirs, s->parent, s->work, sizeof(s->work)) &&
         (rc = new_dir(s->work, sizeof(s->work), s->parent)) < 0)
         return rc;
     /* The task (sb->host_uid) writes there; nobody else may. */
     if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
         return -errno;
+    /* Held until workdirs_tidy (see above); only when it is to be removed. */
+    if (!s->keep_work)
+        s->work_fd = open(s->work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     return 0;
 }
 
@@ -450,10 +487,10 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
         if (i_rep >= 0 && pfd[i_rep].revents) {
             bool was_execed = execed;
             read_reports(s, &execed, &report_eof);
-            /* The task runs; the reaper uses no errno any more: make a spare work dir
-             * for a later spawn now rather than in its way. */
+            /* The task runs; the reaper uses no errno any more: work-dir chores now
+             * rather than in a spawn's way. */
             if (execed && !was_execed && !s->facts.have_status)
-                spare_make(s->spares, s->parent);
+                workdirs_tidy(s->workdirs, s->parent);
             /* The task has ended and the reaper is tearing the namespace down (~0.1 ms):
              * meanwhile an empty work dir can go (on ext4 its rmdir costs as much).  An
              * empty directory removed is dead: nothing left running can create entries
@@ -512,6 +549,7 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
         else
             remove_tree(s->work);
     }
+    workdir_hold(s->workdirs, &s->work_fd);
     sandbox_capture_free(&s->out);
     sandbox_capture_free(&s->err);
 }
@@ -519,8 +557,8 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
 int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
                   const struct sandbox_spawn_args *a, struct sandbox_result *res)
 {
-    struct spawn s = {.pidfd = -1, .template_fd = -1, .spares = sb->spares,
-                      .keep_work = p->workdir == SANDBOX_WORKDIR_KEEP};
+    struct spawn s = {.pidfd = -1, .template_fd = -1, .workdirs = sb->workdirs,
+                      .work_fd = -1, .keep_work = p->workdir == SANDBOX_WORKDIR_KEEP};
     struct sandbox_child_ctx c;
     double factor = a->memory_factor > 0 ? a->memory_factor : 1.0;
     sigset_t all, old;
