@@ -510,9 +510,13 @@ fail_rc:
 static void arrange_fds(const struct sandbox_child_ctx *c)
 {
     int src[4] = {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->report_fd};
+    bool low = false;
 
-    /* First move them above the targets so that no dup2 clobbers a source. */
+    /* A source among the targets (the daemon had 0..3 closed): first move them all above,
+     * so that no dup2 clobbers a source.  Usually they are above already. */
     for (int i = 0; i < 4; i++)
+        low = low || src[i] < 4;
+    for (int i = 0; low && i < 4; i++)
         if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
             die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dup", errno);
     for (int i = 0; i < 4; i++)

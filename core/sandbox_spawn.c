@@ -337,17 +337,54 @@ static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *
     return 0;
 }
 
+/* The children's stacks (reaper, task), kept per thread from one spawn to the next: a
+ * spawn returns only once its children are gone.  No mmap, munmap or fresh page faults
+ * per spawn; freed with the thread. */
+static pthread_key_t stacks_key;
+static pthread_once_t stacks_once = PTHREAD_ONCE_INIT;
+
+static void stacks_free(void *stacks)
+{
+    munmap(stacks, 2 * CHILD_STACK);
+}
+
+static void stacks_key_make(void)
+{
+    if (pthread_key_create(&stacks_key, stacks_free) != 0)
+        abort(); /* only without memory, at the first spawn */
+}
+
+static char *thread_stacks(void)
+{
+    char *stacks;
+    pthread_once(&stacks_once, stacks_key_make);
+    if ((stacks = pthread_getspecific(stacks_key)))
+        return stacks;
+    stacks = mmap(NULL, 2 * CHILD_STACK, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (stacks == MAP_FAILED)
+        return NULL;
+    if (pthread_setspecific(stacks_key, stacks) != 0) {
+        munmap(stacks, 2 * CHILD_STACK);
+        return NULL;
+    }
+    return stacks;
+}
+
 static int make_pipes(struct spawn *s)
 {
-    int *pairs[] = {s->stdin_p, s->stdout_p, s->stderr_p, s->report_p, s->go_p};
+    int *pairs[] = {s->stdin_p, s->stdout_p, s->stderr_p, s->go_p};
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
         if (pipe2(pairs[i], O_CLOEXEC) < 0)
             return -errno;
+    /* Both report ends may: the reaper writes at most three reports (< PIPE_BUF each)
+     * into an empty 64 KB pipe. */
+    if (pipe2(s->report_p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
     /* Our ends never block: one poll loop serves them all. */
     fcntl(s->stdin_p[1], F_SETFL, O_NONBLOCK);
     fcntl(s->stdout_p[0], F_SETFL, O_NONBLOCK);
     fcntl(s->stderr_p[0], F_SETFL, O_NONBLOCK);
-    fcntl(s->report_p[0], F_SETFL, O_NONBLOCK);
     return 0;
 }
 
@@ -539,8 +576,6 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
                   &s->go_p[0], &s->go_p[1], &s->pidfd, &s->template_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         close_fd(fds[i]);
-    if (s->stacks)
-        munmap(s->stacks, 2 * CHILD_STACK);
     if (s->cgroup[0])
         sandbox_cgroup_remove(s->cgroup);
     if (s->work[0] && !s->work_removed) {
@@ -603,11 +638,8 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         goto out;
     }
     stage = "child stacks";
-    s.stacks = mmap(NULL, 2 * CHILD_STACK, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-    if (s.stacks == MAP_FAILED) {
-        s.stacks = NULL;
-        rc = -errno;
+    if (!(s.stacks = thread_stacks())) {
+        rc = -ENOMEM;
         goto out;
     }
     c.sb = sb;
