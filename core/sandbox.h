@@ -136,6 +136,7 @@ struct sandbox;
  * cannot sandbox at all (no user namespaces, no seccomp). */
 int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, char *err,
                  size_t err_size);
+/* After the last spawn: removes the spare work dirs and closes what spawns left held. */
 void sandbox_fini(struct sandbox *sb);
 
 /* What sandbox_init found, for server.status: a new JSON object (caller owns it):
@@ -163,7 +164,9 @@ struct sandbox_spawn_args {
     struct timespec deadline; /* CLOCK_MONOTONIC; {0,0} = none */
     int cancel_fd;            /* readable = cancelled; -1 = none (set it: 0 is stdin).
                                  Polled, never read. */
-    const char *workdir_parent; /* where the per-attempt dir is made; NULL = "/tmp" */
+    const char *workdir_parent; /* where the per-attempt dir is made; NULL = "/tmp".
+                                   Up to 4 spare dirs for later spawns wait there
+                                   (empty, teld's) until sandbox_fini. */
     const char *const *extra_ro_binds; /* borrowed, NULL-terminated, may be NULL */
 };
 
