@@ -196,7 +196,10 @@ static void prepare_limits(const struct sandbox_profile *p, double factor, bool 
  *    a spawn takes it; each still serves one attempt only;
  *  - closes the fds held on work dirs already removed: removing a directory we still
  *    hold leaves its inode to that last close, so the rmdir (made during the reaper's
- *    teardown, see supervise) and the teardown itself no longer wait for the disk.
+ *    teardown, see supervise) and the teardown itself no longer wait for the disk.  (A
+ *    reaper cloned meanwhile by another thread holds copies of these fds until it closes
+ *    what it inherited; when its copy is the last, that reaper pays the release — once,
+ *    as every spawn did before.)
  * sandbox_fini removes the spares and closes the rest; a teld that crashes leaves at
  * most SPARE_DIRS empty directories behind, as a crash mid-spawn leaves its work dir. */
 #define SPARE_DIRS 4
