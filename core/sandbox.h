@@ -11,6 +11,8 @@
  *                                          the config loader); or sandbox_profile_default().
  *   sandbox_profile_compile(sb, &p, …)     compiles the profile's seccomp filter ONCE into a
  *                                          BPF program; the spawned child only loads it.
+ *                                          Builds the profile's root template too (the
+ *                                          read-only tree of binds every spawn clones).
  *   sandbox_spawn(sb, &p, &args, &res)     any thread, concurrently: runs one program and
  *                                          blocks until it ends, the deadline passes or the
  *                                          cancel fd becomes readable.
@@ -74,8 +76,9 @@ struct sandbox_strv {
     size_t n;
 };
 
-/* A compiled seccomp program (opaque; see sandbox_profile_compile). */
+/* A compiled seccomp program and a root template (opaque; see sandbox_profile_compile). */
 struct sandbox_bpf;
+struct sandbox_root;
 
 struct sandbox_profile {
     enum sandbox_network network;
@@ -94,6 +97,7 @@ struct sandbox_profile {
     enum sandbox_workdir workdir;
 
     struct sandbox_bpf *bpf;  /* owned; NULL until sandbox_profile_compile */
+    struct sandbox_root *root;/* owned; the root template, NULL until sandbox_profile_compile */
 };
 
 /* Fill *out with the built-in `default` profile.  Returns 0 or -ENOMEM. */
@@ -132,6 +136,7 @@ struct sandbox;
  * cannot sandbox at all (no user namespaces, no seccomp). */
 int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, char *err,
                  size_t err_size);
+/* After the last spawn: removes the spare work dirs and closes what spawns left held. */
 void sandbox_fini(struct sandbox *sb);
 
 /* What sandbox_init found, for server.status: a new JSON object (caller owns it):
@@ -140,8 +145,11 @@ void sandbox_fini(struct sandbox *sb);
  *  "host_uid":…,"host_gid":…} */
 json_t *sandbox_capabilities_json(const struct sandbox *sb);
 
-/* Compile p's seccomp filter into p->bpf (replacing any previous one).  Safe to call on
- * the event-loop thread only; the result is read-only and shared by every spawn. */
+/* Compile p's seccomp filter into p->bpf and build its root template into p->root
+ * (replacing any previous ones; ~2 ms, a helper process).  Safe to call on the
+ * event-loop thread only; the filter is read-only and shared by every spawn, the
+ * template is shared and rebuilt by spawns when host paths change (sandbox_root.c).
+ * A template that cannot be built is no error here: spawns then build their root. */
 int sandbox_profile_compile(const struct sandbox *sb, struct sandbox_profile *p, char *err,
                             size_t err_size);
 
@@ -156,7 +164,9 @@ struct sandbox_spawn_args {
     struct timespec deadline; /* CLOCK_MONOTONIC; {0,0} = none */
     int cancel_fd;            /* readable = cancelled; -1 = none (set it: 0 is stdin).
                                  Polled, never read. */
-    const char *workdir_parent; /* where the per-attempt dir is made; NULL = "/tmp" */
+    const char *workdir_parent; /* where the per-attempt dir is made; NULL = "/tmp".
+                                   Up to 4 spare dirs for later spawns wait there
+                                   (empty, teld's) until sandbox_fini. */
     const char *const *extra_ro_binds; /* borrowed, NULL-terminated, may be NULL */
     const int *mirror_fds;    /* borrowed, may be NULL: two files (or -1) kept equal to the
                                  stdout head and stderr tail captured so far, as evidence

@@ -10,6 +10,7 @@ core_libtelcore_la_SOURCES += \
 	core/sandbox_init.c \
 	core/sandbox_profile.c \
 	core/sandbox_result.c \
+	core/sandbox_root.c \
 	core/sandbox_seccomp.c \
 	core/sandbox_spawn.c
 

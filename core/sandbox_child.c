@@ -3,17 +3,18 @@
  *
  * pid 1 ("the reaper") is cloned by the spawning thread into fresh namespaces and,
  * unless built with ASan, shares the daemon's memory (CLONE_VM) so that no page tables
- * are copied.  It waits for the go byte (sent once its uid/gid maps and cgroup are
- * written), builds the private root, then clones the task (CLONE_VM|CLONE_VFORK,
- * posix_spawn-style) and reaps.  Staying as pid 1 matters: a task that were pid 1 itself
+ * are copied.  It does what needs neither its id maps nor its cgroup (prepare), waits
+ * for the go byte (sent once its uid/gid maps and cgroup are written), builds the private
+ * root, then clones the task (CLONE_VM|CLONE_VFORK, posix_spawn-style) and reaps.  Staying as pid 1 matters: a task that were pid 1 itself
  * would have SIGXCPU and SIGXFSZ dropped by the kernel (init ignores default-action
  * signals), would collect zombies, and nobody could name a killed syscall.
  *
  * Rules here, because the memory is the daemon's: no allocation, no locks, no stdio;
  * everything comes prepared in struct sandbox_child_ctx.  Thread-local storage is the
- * spawning thread's: errno is shared (before the EXECED report that thread only waits in
- * poll() and reads no errno; after it, the reaper uses raw syscalls that never touch
- * errno), and libc's thread-aware calls (set*id broadcasts to every thread, raise, the
+ * spawning thread's: errno is shared (before the go byte, while that thread writes the id
+ * maps, the reaper uses raw syscalls only; between go and the EXECED report that thread
+ * only waits in poll() and reads no errno; after it, the reaper uses raw syscalls again),
+ * and libc's thread-aware calls (set*id broadcasts to every thread, raise, the
  * pthread_* family) must not be used — raw syscalls instead.  die-style exits are
  * allowed here (only here).
  */
@@ -31,6 +32,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -110,7 +112,14 @@ static NO_SANITIZE __attribute__((noreturn)) void die(int fd, enum sandbox_repor
 #define REPORT_FD 3
 #define SIGNAL_FD 4
 
-/* ---- the private root ------------------------------------------------------------- */
+/* ---- the root ------------------------------------------------------------------- */
+
+/* Two ways to the same root.  Usually the profile's template (sandbox_root.c: built once
+ * by sandbox_template_main below, read-only down to its superblock) is cloned whole with
+ * one open_tree(); a spawn with extra binds, a profile binding below /work, or a kernel
+ * that refuses the clone builds the tree here instead, per spawn, with the same code
+ * (build_tree).  Either way each spawn then mounts its own /tmp (with any binds below
+ * it), /work and /proc. */
 
 struct root_builder {
     int report_fd;
@@ -173,18 +182,25 @@ static int make_parent_dirs(char *path, size_t skip)
     return rc;
 }
 
-static int set_attr(const char *path, bool recursive, uint64_t set)
+static int set_attr_at(int dfd, const char *path, unsigned int flags, uint64_t set)
 {
     struct mount_attr attr = {.attr_set = set};
-    return mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof(attr));
+    return mount_setattr(dfd, path, flags, &attr, sizeof(attr));
+}
+
+static int set_attr(const char *path, bool recursive, uint64_t set)
+{
+    return set_attr_at(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, set);
 }
 
 /* Bind host path src at the same place inside, read-only.  Missing sources are
- * skipped; a symlink is recreated (usr-merged /lib, /bin). */
+ * skipped; a symlink is recreated (usr-merged /lib, /bin).  A detached copy made read-only
+ * then moved in place: works on an attached root and on a detached template alike. */
 static void bind_ro(const struct root_builder *rb, const char *src, uint64_t attrs)
 {
     char dst[PATH_MAX], target[PATH_MAX];
     struct stat st;
+    int tree;
 
     if (lstat(src, &st) < 0)
         return;
@@ -209,43 +225,32 @@ static void bind_ro(const struct root_builder *rb, const char *src, uint64_t att
             rb_die(rb, "bind: mount point");
         close(fd);
     }
-    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+    if ((tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)) < 0)
         rb_die(rb, "bind mount");
-    if (attrs && set_attr(dst, true, MOUNT_ATTR_RDONLY | attrs) < 0)
+    if (attrs && set_attr_at(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY | attrs) < 0)
         rb_die(rb, "bind: read-only");
-}
-
-static void mount_tmpfs(const struct root_builder *rb, const char *path, const char *opts,
-                        unsigned long flags)
-{
-    char dst[PATH_MAX];
-    join(dst, sizeof(dst), rb->root, path);
-    if (mkdir(dst, 0755) < 0 && errno != EEXIST)
-        rb_die(rb, "tmpfs: mkdir");
-    if (mount("tmpfs", dst, "tmpfs", flags, opts) < 0)
-        rb_die(rb, "tmpfs mount");
+    if (move_mount(tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        rb_die(rb, "bind mount");
+    close(tree);
 }
 
 static void build_dev(const struct root_builder *rb)
 {
-    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty",
-                                        NULL};
     static const char *const links[][2] = {
         {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
         {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {NULL, NULL},
     };
     char src[64], dst[PATH_MAX];
 
-    /* A plain directory of the root tmpfs (read-only with it at the end): no tmpfs of
-     * its own, which costs a superblock per spawn. */
+    /* A plain directory of the root tmpfs (read-only with it): no tmpfs of its own,
+     * which costs a superblock per spawn. */
     join(dst, sizeof(dst), rb->root, "/dev");
     if (mkdir(dst, 0755) < 0)
         rb_die(rb, "dev: mkdir");
-    for (size_t i = 0; nodes[i]; i++) {
-        snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+    for (size_t i = 0; sandbox_dev_nodes[i]; i++) {
         /* attrs 0: the node keeps its host mount's flags.  A read-only mount would not
          * stop writes to a device anyway, and the task owns no host inode to chmod. */
-        bind_ro(rb, src, 0);
+        bind_ro(rb, sandbox_dev_nodes[i], 0);
     }
     for (size_t i = 0; links[i][0]; i++) {
         snprintf(src, sizeof(src), "/dev/%s", links[i][0]);
@@ -255,19 +260,126 @@ static void build_dev(const struct root_builder *rb)
     }
 }
 
+static bool below_tmp(const char *path)
+{
+    return strncmp(path, "/tmp/", 5) == 0;
+}
+
+/* The profile's binds, then the spawn's extra ones: all of them (which = 0), only those
+ * below /tmp (1: per spawn, on top of its /tmp) or only the others (-1: the template,
+ * whose /tmp every spawn covers). */
+static void bind_all(const struct root_builder *rb, const struct sandbox_profile *p,
+                     const char *const *extra, int which)
+{
+    const uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+
+    for (size_t i = 0; i < p->ro_binds.n; i++)
+        if (!which || (which > 0) == below_tmp(p->ro_binds.v[i]))
+            bind_ro(rb, p->ro_binds.v[i], bind_attrs);
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (!which || (which > 0) == below_tmp(extra[i]))
+            bind_ro(rb, extra[i], bind_attrs);
+}
+
+/* What a root takes from the host: the binds (see bind_all), /dev; and the mount points
+ * of what every spawn mounts for itself (/work, /proc; /tmp is made before, so that
+ * binds below /tmp land on top of the spawn's tmpfs). */
+static void build_tree(const struct root_builder *rb, const struct sandbox_profile *p,
+                       const char *const *extra, int which)
+{
+    char dst[PATH_MAX];
+
+    bind_all(rb, p, extra, which);
+    build_dev(rb);
+    join(dst, sizeof(dst), rb->root, "/work");
+    if (mkdir(dst, 0755) < 0)
+        rb_die(rb, "work dir: mkdir");
+    join(dst, sizeof(dst), rb->root, "/proc");
+    if (mkdir(dst, 0555) < 0)
+        rb_die(rb, "proc: mkdir");
+}
+
+/* A detached tmpfs for a root (fd). */
+static int root_tmpfs(const struct root_builder *rb)
+{
+    int fs, root;
+    if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4096", 0) < 0 ||
+        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+        (root = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
+        rb_die(rb, "root tmpfs");
+    close(fs);
+    return root;
+}
+
+/* Entry of the template builder (clone callback; see sandbox_root.c): in a mount
+ * namespace of its own (and, for an ordinary-user teld, a user namespace whose ids the
+ * spawning thread maps first), builds the profile's tree on a detached tmpfs, makes the
+ * superblock and the root mount read-only, and reports the tree's fd (CLONE_FILES: the
+ * daemon's fd table).  Same rules as the reaper: no allocation, raw syscalls around the
+ * shared errno. */
+int sandbox_template_main(void *arg)
+{
+    struct sandbox_template_ctx *t = arg;
+    struct root_builder rb = {t->report_fd, "."};
+    struct sandbox_report r;
+    char go;
+    int root, pick;
+
+    if (t->go_fd >= 0 && RAW(SYS_read, t->go_fd, &go, 1, 0, 0) != 1)
+        raw_exit(125);
+    root = root_tmpfs(&rb);
+    if (fchdir(root) < 0)
+        rb_die(&rb, "template: fchdir");
+    if (mkdir("./tmp", 0755) < 0)
+        rb_die(&rb, "template: mkdir tmp");
+    build_tree(&rb, t->p, NULL, -1);
+    /* Read-only for good: nobody without privilege over this helper's user namespace
+     * (gone with it) can make the superblock writable again; every clone's mounts are
+     * locked read-only in the spawn's less privileged namespace. */
+    if ((pick = fspick(root, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC)) < 0 ||
+        fsconfig(pick, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+        fsconfig(pick, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0)
+        rb_die(&rb, "template: read-only superblock");
+    close(pick);
+    if (set_attr_at(root, "", AT_EMPTY_PATH,
+                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+        rb_die(&rb, "template: read-only");
+    /* The tree itself goes along: our fd table is our own, and dies with us. */
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = {&r, sizeof(r)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    memset(&r, 0, sizeof(r));
+    memset(&control, 0, sizeof(control));
+    r.kind = SANDBOX_REPORT_TEMPLATE;
+    r.fd = root;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &root, sizeof(int));
+    long rc = RAW(SYS_sendmsg, t->report_fd, &msg, 0, 0, 0);
+    if (rc < 0)
+        die(t->report_fd, SANDBOX_REPORT_SETUP_FAILED, "template: send", (int)-rc);
+    raw_exit(0);
+}
+
 static void build_root(const struct sandbox_child_ctx *c, int work_dir)
 {
     const struct sandbox_profile *p = c->p;
     /* Everything below is relative to the new root, our working directory. */
     struct root_builder rb = {c->report_fd, "."};
-    uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    char dst[PATH_MAX], opts[64];
-    int work, fs, root;
+    const uint64_t bind_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    char opts[64];
+    int work, root = -1, mask;
 
-    /* Nothing we mount may propagate back to the host. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        rb_die(&rb, "make / private");
-    /* The new root goes on top of the work dir itself (in this namespace only): no
+    /* / is private already (prepare).  The new root goes on top of the work dir itself (in this namespace only): no
      * mount-point directory to make and remove per spawn.  The work dir is bound into
      * the new root from a copy of its mount taken before it is covered.  Both through
      * an fd opened before we changed uid: the work dir's parents may be closed to the
@@ -275,56 +387,56 @@ static void build_root(const struct sandbox_child_ctx *c, int work_dir)
     work = open_tree(work_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
     if (work < 0)
         rb_die(&rb, "work dir: open_tree");
-    if ((fs = fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
-        fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4096", 0) < 0 ||
-        fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
-        (root = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
-        rb_die(&rb, "root tmpfs");
-    close(fs);
+    /* The template, whole; a kernel that refuses (see docs/sandbox.md) gets it built. */
+    if (c->template_fd >= 0)
+        root = open_tree(c->template_fd, "",
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    bool templated = root >= 0;
+    if (!templated)
+        root = root_tmpfs(&rb);
     if (move_mount(root, "", work_dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ||
         fchdir(root) < 0)
-        rb_die(&rb, "root tmpfs: attach");
+        rb_die(&rb, "root: attach");
     close(root);
-    /* /tmp first: binds below /tmp (allowed) must land on top of it. */
+    if (!templated && mkdir("./tmp", 0755) < 0)
+        rb_die(&rb, "tmpfs: mkdir");
     snprintf(opts, sizeof(opts), "mode=1777,size=%llum",
              (unsigned long long)(p->tmp_size_mb ? p->tmp_size_mb : 1));
-    mount_tmpfs(&rb, "/tmp", opts, MS_NOSUID | MS_NODEV);
-    for (size_t i = 0; i < p->ro_binds.n; i++)
-        bind_ro(&rb, p->ro_binds.v[i], bind_attrs);
-    for (size_t i = 0; c->extra_ro_binds && c->extra_ro_binds[i]; i++)
-        bind_ro(&rb, c->extra_ro_binds[i], bind_attrs);
+    if (mount("tmpfs", "./tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        rb_die(&rb, "tmpfs mount");
+    if (!templated)
+        build_tree(&rb, p, c->extra_ro_binds, 0);
+    else
+        bind_all(&rb, p, NULL, 1); /* binds below /tmp: from the host, on our /tmp */
 
-    join(dst, sizeof(dst), rb.root, "/work");
-    if (mkdir(dst, 0755) < 0 ||
-        move_mount(work, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-        set_attr(dst, false, bind_attrs) < 0)
+    /* /proc/1 gets masked by a read-only copy of the still empty /work directory: no
+     * superblock of its own. */
+    if ((mask = open_tree(AT_FDCWD, "./work", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) < 0 ||
+        set_attr_at(mask, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) < 0)
+        rb_die(&rb, "mask /proc/1");
+    if (move_mount(work, "", AT_FDCWD, "./work", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+        set_attr("./work", false, bind_attrs) < 0)
         rb_die(&rb, "work dir");
     close(work);
 
-    join(dst, sizeof(dst), rb.root, "/proc");
-    if (mkdir(dst, 0555) < 0 ||
-        mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    if (mount("proc", "./proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         rb_die(&rb, "proc");
     /* pid 1 is this process, in the daemon's memory: hide it (see sandbox_child_main). */
-    join(dst, sizeof(dst), rb.root, "/proc/1");
-    if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "mode=0555,size=4k,nr_inodes=1") < 0)
+    if (move_mount(mask, "", AT_FDCWD, "./proc/1", MOVE_MOUNT_F_EMPTY_PATH) < 0)
         rb_die(&rb, "mask /proc/1");
-    join(dst, sizeof(dst), rb.root, "/proc/sys");
-    if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-        set_attr(dst, true, MOUNT_ATTR_RDONLY) < 0)
+    close(mask);
+    if (mount("./proc/sys", "./proc/sys", NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        set_attr("./proc/sys", true, MOUNT_ATTR_RDONLY) < 0)
         rb_die(&rb, "proc/sys read-only");
-
-    build_dev(&rb);
 
     /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         rb_die(&rb, "pivot_root");
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         rb_die(&rb, "detach old root");
-    if (set_attr("/", false, MOUNT_ATTR_RDONLY | bind_attrs) < 0)
+    /* The template's root is read-only already (and locked so). */
+    if (!templated && set_attr("/", false, MOUNT_ATTR_RDONLY | bind_attrs) < 0)
         rb_die(&rb, "root read-only");
     if (chdir("/work") < 0)
         rb_die(&rb, "chdir /work");
@@ -357,11 +469,11 @@ static NO_SANITIZE int task_main(void *arg)
         setrlimit(RLIMIT_FSIZE, &c->rl_fsize) < 0 || setrlimit(RLIMIT_NOFILE, &c->rl_nofile) < 0 ||
         setrlimit(RLIMIT_NPROC, &c->rl_nproc) < 0)
         goto fail;
+    /* The bounding set is empty already (the reaper's, see prepare); the ambient set
+     * in one call (libcap's cap_reset_ambient probes every capability first). */
     stage = "drop capabilities";
-    for (cap_value_t cap = 0; cap < (cap_value_t)cap_max_bits(); cap++)
-        if (cap_drop_bound(cap) < 0)
-            goto fail;
-    if (cap_reset_ambient() < 0 || cap_set_proc(c->sb->no_caps) < 0)
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+        cap_set_proc(c->sb->no_caps) < 0)
         goto fail;
 
     /* From here on raw syscalls only (see NO_SANITIZE); errors come back as -errno. */
@@ -398,9 +510,13 @@ fail_rc:
 static void arrange_fds(const struct sandbox_child_ctx *c)
 {
     int src[4] = {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->report_fd};
+    bool low = false;
 
-    /* First move them above the targets so that no dup2 clobbers a source. */
+    /* A source among the targets (the daemon had 0..3 closed): first move them all above,
+     * so that no dup2 clobbers a source.  Usually they are above already. */
     for (int i = 0; i < 4; i++)
+        low = low || src[i] < 4;
+    for (int i = 0; low && i < 4; i++)
         if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
             die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dup", errno);
     for (int i = 0; i < 4; i++)
@@ -410,14 +526,29 @@ static void arrange_fds(const struct sandbox_child_ctx *c)
         die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "close_range", errno);
 }
 
-static void reset_signals(void)
+/* Before the go byte, while the spawning thread writes our id maps (and reads its own
+ * errno): what needs neither the maps nor our cgroup, in raw syscalls only. */
+static void prepare(const struct sandbox_child_ctx *c)
 {
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
+    /* The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask (every
+     * architecture's layout agrees on that).  The handlers are our copy of the
+     * daemon's; the task must not inherit the ignored ones through exec. */
+    const unsigned long dfl[4] = {0, 0, 0, 0};
+    long rc;
+
+    for (int sig = 1; sig <= 64; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &dfl, NULL); /* glibc-reserved signals fail: they stay blocked */
+            RAW(SYS_rt_sigaction, sig, dfl, 0, 8, 0);
+    if ((rc = RAW(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "pdeathsig", (int)-rc);
+    /* The task's bounding set, emptied here: it only limits what an execve may grant,
+     * so our own capabilities stay (for the mounts), and the task inherits it. */
+    for (int cap = 0; cap < c->sb->cap_bits; cap++)
+        if ((rc = RAW(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0)
+            die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "drop capabilities", (int)-rc);
+    /* Nothing we mount may propagate back to the host. */
+    if ((rc = RAW(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) < 0)
+        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "make / private", (int)-rc);
 }
 
 /* Answer one seccomp notification: name it once, kill the caller. */
@@ -441,11 +572,13 @@ static void handle_notification(int listener, struct sandbox_report *st)
     RAW(SYS_ioctl, listener, SECCOMP_IOCTL_NOTIF_SEND, &resp, 0, 0);
 }
 
-/* Reap until the task ends; orphans are reaped as they come. */
+/* Reap until the task ends; orphans are reaped as they come.  Without a seccomp
+ * listener there is nothing else to watch: we sleep in waitid itself. */
 static __attribute__((noreturn)) void reap(pid_t task, int listener)
 {
     struct sandbox_report st;
     struct pollfd pfd[2] = {{SIGNAL_FD, POLLIN, 0}, {listener, POLLIN, 0}};
+    const int nohang = listener >= 0 ? WNOHANG : 0;
 
     memset(&st, 0, sizeof(st));
     st.kind = SANDBOX_REPORT_STATUS;
@@ -454,7 +587,9 @@ static __attribute__((noreturn)) void reap(pid_t task, int listener)
             siginfo_t si;
             struct rusage ru;
             memset(&si, 0, sizeof(si));
-            long r = RAW(SYS_waitid, P_ALL, 0, &si, WEXITED | WNOHANG | __WALL, &ru);
+            long r = RAW(SYS_waitid, P_ALL, 0, &si, WEXITED | nohang | __WALL, &ru);
+            if (r == -ECHILD)
+                raw_exit(0); /* cannot happen while the task lives; no status, then */
             if (r < 0 || si.si_pid == 0)
                 break;
             if (si.si_pid == task) {
@@ -465,7 +600,7 @@ static __attribute__((noreturn)) void reap(pid_t task, int listener)
                 raw_exit(0); /* the kernel kills whatever is left in the namespace */
             }
         }
-        if (RAW(SYS_poll, pfd, listener >= 0 ? 2 : 1, -1, 0, 0) <= 0)
+        if (listener < 0 || RAW(SYS_poll, pfd, 2, -1, 0, 0) <= 0)
             continue;
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo ssi;
@@ -485,12 +620,10 @@ int sandbox_child_main(void *arg)
     char go;
     long task;
 
+    prepare(c);
     /* Raw read: nothing may touch errno before the spawning thread has finished. */
     if (RAW(SYS_read, c->go_fd, &go, 1, 0, 0) != 1)
         raw_exit(125);
-    reset_signals();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "pdeathsig", errno);
     /* While we still have the daemon's uid (see build_root).  In our own mount namespace
      * already, so the fd names our copy of the mount. */
     int work_dir = open(c->work_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -522,11 +655,15 @@ int sandbox_child_main(void *arg)
     build_root(c, work_dir);
     arrange_fds(c);
 
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 are taken */
-    if (sfd < 0 || (sfd != SIGNAL_FD && dup2(sfd, SIGNAL_FD) < 0))
-        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "signalfd", errno);
+    /* A listener to watch besides the children: then SIGCHLD comes through a signalfd,
+     * for poll (see reap). */
+    if (c->p->bpf && c->p->bpf->uses_notify) {
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 are taken */
+        if (sfd < 0 || (sfd != SIGNAL_FD && dup2(sfd, SIGNAL_FD) < 0))
+            die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "signalfd", errno);
+    }
 
     c->listener_fd = -1;
     task = clone(task_main, c->task_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD,

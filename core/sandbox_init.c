@@ -105,6 +105,8 @@ int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, 
         goto fail;
     }
     sb->seccomp_notify = seccomp_action_available(SECCOMP_RET_USER_NOTIF);
+    sb->cap_bits = (int)cap_max_bits();
+    sb->workdirs = sandbox_workdirs_new();
     if (!(sb->no_caps = cap_init())) {
         rc = -ENOMEM;
         SANDBOX_ERR(err, err_size, "out of memory");
@@ -138,6 +140,7 @@ void sandbox_fini(struct sandbox *sb)
         close(sb->host_netns_fd);
     if (sb->no_caps)
         cap_free(sb->no_caps);
+    sandbox_workdirs_free(sb->workdirs);
     free(sb);
 }
 
@@ -163,7 +166,15 @@ int sandbox_profile_compile(const struct sandbox *sb, struct sandbox_profile *p,
     int rc = sandbox_seccomp_compile(p, sb->seccomp_notify, &bpf, err, err_size);
     if (rc < 0)
         return rc;
+    struct sandbox_root *root;
+    if ((rc = sandbox_root_create(sb, p, &root)) < 0) {
+        sandbox_seccomp_free(bpf);
+        SANDBOX_ERR(err, err_size, "out of memory");
+        return rc;
+    }
     sandbox_seccomp_free(p->bpf);
     p->bpf = bpf;
+    sandbox_root_free(p->root);
+    p->root = root;
     return 0;
 }

@@ -32,6 +32,8 @@ struct sandbox {
     bool seccomp_notify;     /* SECCOMP_RET_USER_NOTIF usable: killed syscalls get named */
     bool clone_vm;           /* children share our memory until exec (no page-table copy) */
     cap_t no_caps;           /* an empty capability set, made here so children never allocate */
+    int cap_bits;            /* capabilities the kernel knows (cap_max_bits) */
+    struct sandbox_workdirs *workdirs; /* spare and removed work dirs (sandbox_spawn.c) */
     struct sandbox_cgroup_info {
         bool available;
         char path[PATH_MAX]; /* parent cgroup dir (host path) */
@@ -118,6 +120,7 @@ enum sandbox_report_kind {
     SANDBOX_REPORT_EXEC_FAILED,      /* execve failed (err) */
     SANDBOX_REPORT_EXECED,           /* the task started; the reaper runs */
     SANDBOX_REPORT_STATUS,           /* the task ended (si_*, ru, seccomp) */
+    SANDBOX_REPORT_TEMPLATE,         /* a root template is ready (fd passed along) */
 };
 
 /* One message from the sandbox's pid 1 to the spawning thread.  Smaller than
@@ -131,6 +134,7 @@ struct sandbox_report {
     uint32_t seccomp_hit;
     uint32_t seccomp_arch;
     int32_t seccomp_nr;
+    int32_t fd;                      /* TEMPLATE: the sender's fd (SCM_RIGHTS carries it) */
 };
 
 /* Everything the children need, prepared by the spawning thread before clone so that
@@ -141,6 +145,7 @@ struct sandbox_child_ctx {
     const char *const *argv;
     const char *const *envp;
     const char *const *extra_ro_binds;
+    int template_fd;          /* the profile's root template (a detached tree), or -1 */
     const char *work_dir;     /* host path: the per-attempt work dir; in the child's own
                                  mount namespace also the mount point of the new root */
     int go_fd, report_fd, stdin_fd, stdout_fd, stderr_fd;
@@ -152,5 +157,43 @@ struct sandbox_child_ctx {
 
 /* Entry of the sandbox's pid 1 (clone callback). */
 int sandbox_child_main(void *ctx);
+
+/* The host devices bound into every root's /dev (NULL-terminated). */
+extern const char *const sandbox_dev_nodes[];
+
+/* ---- root templates (sandbox_root.c parent side, sandbox_child.c builder) ------- */
+
+/* What the template builder needs (prepared before clone, like sandbox_child_ctx). */
+struct sandbox_template_ctx {
+    const struct sandbox_profile *p;
+    int go_fd;                /* read one byte first (the id maps are written) */
+    int report_fd;            /* a SOCK_SEQPACKET socket: one sandbox_report */
+};
+
+/* Entry of the template builder (clone callback). */
+int sandbox_template_main(void *ctx);
+
+/* Build p's root template (sandbox_profile_compile).  A template that cannot be built
+ * is no error: spawns then build their root themselves, as they would fail or succeed
+ * without it.  Returns 0 or -ENOMEM. */
+int sandbox_root_create(const struct sandbox *sb, const struct sandbox_profile *p,
+                        struct sandbox_root **out);
+void sandbox_root_free(struct sandbox_root *root);
+/* For one spawn: a new close-on-exec fd of p's current template (the caller closes it
+ * once the reaper is cloned), or -1 when the spawn must build its root.  Checks at most
+ * every SANDBOX_ROOT_CHECK_MS that the template is still what the host paths say, and
+ * rebuilds it when not.  Any thread. */
+int sandbox_root_take(const struct sandbox *sb, const struct sandbox_profile *p);
+/* True when p has a usable template right now (tests). */
+bool sandbox_root_ready(const struct sandbox_profile *p);
+
+#define SANDBOX_ROOT_CHECK_MS 100
+
+/* Spare and removed work dirs (sandbox_spawn.c); NULL when out of memory (none then). */
+struct sandbox_workdirs *sandbox_workdirs_new(void);
+void sandbox_workdirs_free(struct sandbox_workdirs *wd);
+
+/* Map the task's ids in pid's user namespace (sandbox_spawn.c); *stage names the file. */
+int sandbox_write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage);
 
 #endif /* TEL_SANDBOX_INTERNAL_H */

@@ -51,6 +51,7 @@ void sandbox_profile_free(struct sandbox_profile *p)
     strv_free(&p->seccomp.deny);
     strv_free(&p->seccomp.kill);
     sandbox_seccomp_free(p->bpf);
+    sandbox_root_free(p->root);
     memset(p, 0, sizeof(*p));
 }
 

@@ -196,6 +196,14 @@ int sandbox_seccomp_compile(const struct sandbox_profile *p, bool notify,
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     if (rc < 0)
         goto out;
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 5)
+    /* A binary tree of syscall numbers rather than a chain.  Loading a filter, the
+     * kernel runs it for every syscall number of each architecture (to cache those it
+     * always allows): with a chain that walks every rule each time, and the load costs a
+     * spawn ~150 µs here; with the tree ~75 µs.  Filtered syscalls get cheaper too.
+     * Same rules, same verdicts.  (Older libseccomp: the chain.) */
+    (void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+#endif
     stage = "always-denied syscalls";
     for (size_t i = 0; always_deny[i] && rc >= 0; i++)
         rc = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), always_deny[i], 0, NULL);

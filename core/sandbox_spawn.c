@@ -40,12 +40,18 @@ struct spawn {
     char cgroup[PATH_MAX];    /* per-spawn cgroup, or "" */
     int stdin_p[2], stdout_p[2], stderr_p[2], report_p[2], go_p[2];
     int pidfd;
+    int template_fd;          /* the profile's root template for the reaper, or -1 */
     pid_t pid;
     char *stacks;
     struct sandbox_capture out, err;
     struct sandbox_exit_facts facts;
     struct rusage ru;
     bool have_ru;
+    const char *parent;       /* of the work dir */
+    struct sandbox_workdirs *workdirs;
+    int work_fd;              /* O_PATH, held past the removal (see workdir_hold) */
+    bool keep_work;           /* workdir = "keep" */
+    bool work_removed;        /* removed early (see supervise) */
 };
 
 static void close_fd(int *fd)
@@ -120,7 +126,7 @@ static int write_file(const char *path, const char *text)
 }
 
 /* Map the task's ids: one uid and one gid, to the host ids sandbox_init chose. */
-static int write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage)
+int sandbox_write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage)
 {
     char path[64], map[64];
     int rc;
@@ -178,32 +184,210 @@ static void prepare_limits(const struct sandbox_profile *p, double factor, bool 
     c->rl_nofile = limit_of(RLIMIT_NOFILE, p->rlimits.nofile, 1, 0);
 }
 
-static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *parent)
+/* ---- work dirs ------------------------------------------------------------------- */
+
+/* A disk file system makes work dirs dear: /tmp here is ext4 mounted with discard, where
+ * a mkdir costs 0.05-0.15 ms and the final release of a removed directory's inode ~0.1 ms
+ * more (freeing its block issues a discard and waits for it).  Both are moved to where a
+ * spawning thread only waits anyway: after its task has started (the reaper then uses no
+ * errno), it
+ *  - makes a spare work dir for a later spawn: a new, empty, mode 0700 directory of
+ *    teld's own (nothing else can put anything in it), given to the task's host uid when
+ *    a spawn takes it; each still serves one attempt only;
+ *  - closes the fds held on work dirs already removed: removing a directory we still
+ *    hold leaves its inode to that last close, so the rmdir (made during the reaper's
+ *    teardown, see supervise) and the teardown itself no longer wait for the disk.  (A
+ *    reaper cloned meanwhile by another thread holds copies of these fds until it closes
+ *    what it inherited; when its copy is the last, that reaper pays the release — once,
+ *    as every spawn did before.)
+ * sandbox_fini removes the spares and closes the rest; a teld that crashes leaves at
+ * most SPARE_DIRS empty directories behind, as a crash mid-spawn leaves its work dir. */
+#define SPARE_DIRS 4
+#define HELD_DIRS 16
+
+struct sandbox_workdirs {
+    pthread_mutex_t lock;
+    size_t n_spares, n_held;
+    char *parent[SPARE_DIRS], *path[SPARE_DIRS]; /* owned */
+    int held[HELD_DIRS];
+};
+
+struct sandbox_workdirs *sandbox_workdirs_new(void)
 {
-    int n = snprintf(s->work, sizeof(s->work), "%s/tel-sandbox-XXXXXX", parent ? parent : "/tmp");
-    if (n < 0 || (size_t)n >= sizeof(s->work))
+    struct sandbox_workdirs *wd = calloc(1, sizeof(*wd));
+    if (wd)
+        pthread_mutex_init(&wd->lock, NULL);
+    return wd;
+}
+
+void sandbox_workdirs_free(struct sandbox_workdirs *wd)
+{
+    if (!wd)
+        return;
+    for (size_t i = 0; i < wd->n_spares; i++) {
+        rmdir(wd->path[i]);
+        free(wd->path[i]);
+        free(wd->parent[i]);
+    }
+    for (size_t i = 0; i < wd->n_held; i++)
+        close(wd->held[i]);
+    pthread_mutex_destroy(&wd->lock);
+    free(wd);
+}
+
+static int new_dir(char *buf, size_t size, const char *parent)
+{
+    int n = snprintf(buf, size, "%s/tel-sandbox-XXXXXX", parent);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
         return -ENAMETOOLONG;
-    if (!mkdtemp(s->work)) { /* mode 0700 */
-        s->work[0] = '\0';
+    }
+    if (!mkdtemp(buf)) { /* mode 0700 */
+        buf[0] = '\0';
         return -errno;
     }
+    return 0;
+}
+
+static bool spare_take(struct sandbox_workdirs *wd, const char *parent, char *buf, size_t size)
+{
+    bool found = false;
+    if (!wd)
+        return false;
+    pthread_mutex_lock(&wd->lock);
+    for (size_t i = 0; i < wd->n_spares && !found; i++) {
+        if (strcmp(wd->parent[i], parent) != 0 || strlen(wd->path[i]) >= size)
+            continue;
+        strcpy(buf, wd->path[i]);
+        free(wd->path[i]);
+        free(wd->parent[i]);
+        wd->n_spares--;
+        wd->path[i] = wd->path[wd->n_spares];
+        wd->parent[i] = wd->parent[wd->n_spares];
+        found = true;
+    }
+    pthread_mutex_unlock(&wd->lock);
+    return found;
+}
+
+/* Keep *fd (a removed work dir) open until workdirs_tidy; closed now when full. */
+static void workdir_hold(struct sandbox_workdirs *wd, int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (wd) {
+        pthread_mutex_lock(&wd->lock);
+        if (wd->n_held < HELD_DIRS) {
+            wd->held[wd->n_held++] = *fd;
+            *fd = -1;
+        }
+        pthread_mutex_unlock(&wd->lock);
+    }
+    close_fd(fd);
+}
+
+/* While a task runs: release the removed dirs held, make a spare for parent. */
+static void workdirs_tidy(struct sandbox_workdirs *wd, const char *parent)
+{
+    char path[PATH_MAX];
+    char *dup_path, *dup_parent;
+    int held[HELD_DIRS];
+    size_t n_held;
+    bool full, added = false;
+
+    if (!wd)
+        return;
+    pthread_mutex_lock(&wd->lock);
+    n_held = wd->n_held;
+    memcpy(held, wd->held, n_held * sizeof(int));
+    wd->n_held = 0;
+    full = wd->n_spares >= SPARE_DIRS;
+    pthread_mutex_unlock(&wd->lock);
+    for (size_t i = 0; i < n_held; i++)
+        close(held[i]);
+    if (full || new_dir(path, sizeof(path), parent) < 0)
+        return;
+    dup_path = strdup(path);
+    dup_parent = strdup(parent);
+    pthread_mutex_lock(&wd->lock);
+    if (dup_path && dup_parent && wd->n_spares < SPARE_DIRS) {
+        wd->path[wd->n_spares] = dup_path;
+        wd->parent[wd->n_spares] = dup_parent;
+        wd->n_spares++;
+        added = true;
+    }
+    pthread_mutex_unlock(&wd->lock);
+    if (!added) {
+        rmdir(path);
+        free(dup_path);
+        free(dup_parent);
+    }
+}
+
+static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *parent)
+{
+    int rc;
+    s->parent = parent ? parent : "/tmp";
+    if (!spare_take(sb->workdirs, s->parent, s->work, sizeof(s->work)) &&
+        (rc = new_dir(s->work, sizeof(s->work), s->parent)) < 0)
+        return rc;
     /* The task (sb->host_uid) writes there; nobody else may. */
     if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
         return -errno;
+    /* Held until workdirs_tidy (see above); only when it is to be removed. */
+    if (!s->keep_work)
+        s->work_fd = open(s->work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     return 0;
+}
+
+/* The children's stacks (reaper, task), kept per thread from one spawn to the next: a
+ * spawn returns only once its children are gone.  No mmap, munmap or fresh page faults
+ * per spawn; freed with the thread. */
+static pthread_key_t stacks_key;
+static pthread_once_t stacks_once = PTHREAD_ONCE_INIT;
+
+static void stacks_free(void *stacks)
+{
+    munmap(stacks, 2 * CHILD_STACK);
+}
+
+static void stacks_key_make(void)
+{
+    if (pthread_key_create(&stacks_key, stacks_free) != 0)
+        abort(); /* only without memory, at the first spawn */
+}
+
+static char *thread_stacks(void)
+{
+    char *stacks;
+    pthread_once(&stacks_once, stacks_key_make);
+    if ((stacks = pthread_getspecific(stacks_key)))
+        return stacks;
+    stacks = mmap(NULL, 2 * CHILD_STACK, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (stacks == MAP_FAILED)
+        return NULL;
+    if (pthread_setspecific(stacks_key, stacks) != 0) {
+        munmap(stacks, 2 * CHILD_STACK);
+        return NULL;
+    }
+    return stacks;
 }
 
 static int make_pipes(struct spawn *s)
 {
-    int *pairs[] = {s->stdin_p, s->stdout_p, s->stderr_p, s->report_p, s->go_p};
+    int *pairs[] = {s->stdin_p, s->stdout_p, s->stderr_p, s->go_p};
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
         if (pipe2(pairs[i], O_CLOEXEC) < 0)
             return -errno;
+    /* Both report ends may: the reaper writes at most three reports (< PIPE_BUF each)
+     * into an empty 64 KB pipe. */
+    if (pipe2(s->report_p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
     /* Our ends never block: one poll loop serves them all. */
     fcntl(s->stdin_p[1], F_SETFL, O_NONBLOCK);
     fcntl(s->stdout_p[0], F_SETFL, O_NONBLOCK);
     fcntl(s->stderr_p[0], F_SETFL, O_NONBLOCK);
-    fcntl(s->report_p[0], F_SETFL, O_NONBLOCK);
     return 0;
 }
 
@@ -340,8 +524,21 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
             s->facts.cancelled = true;
             kill_sandbox(s);
         }
-        if (i_rep >= 0 && pfd[i_rep].revents)
+        if (i_rep >= 0 && pfd[i_rep].revents) {
+            bool was_execed = execed;
             read_reports(s, &execed, &report_eof);
+            /* The task runs; the reaper uses no errno any more: work-dir chores now
+             * rather than in a spawn's way. */
+            if (execed && !was_execed && !s->facts.have_status)
+                workdirs_tidy(s->workdirs, s->parent);
+            /* The task has ended and the reaper is tearing the namespace down (~0.1 ms):
+             * meanwhile an empty work dir can go (on ext4 its rmdir costs as much).  An
+             * empty directory removed is dead: nothing left running can create entries
+             * in it.  Not empty: removed after the reap, as always. */
+            if (s->facts.have_status && !s->keep_work && !s->work_removed && s->work[0] &&
+                rmdir(s->work) == 0)
+                s->work_removed = true;
+        }
         if (i_out >= 0 && pfd[i_out].revents)
             drain(&s->stdout_p[0], &s->out);
         if (i_err >= 0 && pfd[i_err].revents)
@@ -379,19 +576,18 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
 {
     int *fds[] = {&s->stdin_p[0], &s->stdin_p[1], &s->stdout_p[0], &s->stdout_p[1],
                   &s->stderr_p[0], &s->stderr_p[1], &s->report_p[0], &s->report_p[1],
-                  &s->go_p[0], &s->go_p[1], &s->pidfd};
+                  &s->go_p[0], &s->go_p[1], &s->pidfd, &s->template_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         close_fd(fds[i]);
-    if (s->stacks)
-        munmap(s->stacks, 2 * CHILD_STACK);
     if (s->cgroup[0])
         sandbox_cgroup_remove(s->cgroup);
-    if (s->work[0]) {
+    if (s->work[0] && !s->work_removed) {
         if (keep_work)
             res->workdir = strdup(s->work);
         else
             remove_tree(s->work);
     }
+    workdir_hold(s->workdirs, &s->work_fd);
     sandbox_capture_free(&s->out);
     sandbox_capture_free(&s->err);
 }
@@ -399,7 +595,8 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
 int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
                   const struct sandbox_spawn_args *a, struct sandbox_result *res)
 {
-    struct spawn s = {.pidfd = -1};
+    struct spawn s = {.pidfd = -1, .template_fd = -1, .workdirs = sb->workdirs,
+                      .work_fd = -1, .keep_work = p->workdir == SANDBOX_WORKDIR_KEEP};
     struct sandbox_child_ctx c;
     double factor = a->memory_factor > 0 ? a->memory_factor : 1.0;
     sigset_t all, old;
@@ -448,11 +645,8 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         goto out;
     }
     stage = "child stacks";
-    s.stacks = mmap(NULL, 2 * CHILD_STACK, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-    if (s.stacks == MAP_FAILED) {
-        s.stacks = NULL;
-        rc = -errno;
+    if (!(s.stacks = thread_stacks())) {
+        rc = -ENOMEM;
         goto out;
     }
     c.sb = sb;
@@ -460,6 +654,10 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     c.argv = a->argv;
     c.envp = a->envp;
     c.extra_ro_binds = a->extra_ro_binds;
+    /* Extra binds are this spawn's own: no template has them. */
+    if (!a->extra_ro_binds || !a->extra_ro_binds[0])
+        s.template_fd = sandbox_root_take(sb, p);
+    c.template_fd = s.template_fd;
     c.work_dir = s.work;
     c.go_fd = s.go_p[0];
     c.report_fd = s.report_p[1];
@@ -479,7 +677,7 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     stage = "clone";
     if ((rc = start_child(sb, p, &c, &s)) < 0)
         goto unmask;
-    if ((rc = write_id_maps(sb, s.pid, &stage)) < 0 ||
+    if ((rc = sandbox_write_id_maps(sb, s.pid, &stage)) < 0 ||
         (s.cgroup[0] && (stage = "cgroup.procs", rc = sandbox_cgroup_add_pid(s.cgroup, s.pid)) < 0)) {
         kill_sandbox(&s);
         reap_child(&s);

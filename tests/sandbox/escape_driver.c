@@ -6,7 +6,7 @@
  * Usage: escape_driver DIR   (DIR holds the esc_* binaries; it is bound read-only inside)
  * Exit: 0 all passed, 1 a check failed, 77 the machine cannot sandbox (reason printed).
  */
-#include "sandbox.h"
+#include "sandbox_internal.h" /* sandbox_root_ready */
 #include <tel/plugin.h>
 
 #include <dirent.h>
@@ -112,10 +112,21 @@ static int wait_no_strays(void)
     return n;
 }
 
-static int make_profile(struct sandbox *sb, const char *overrides, struct sandbox_profile *p)
+/* The test profile; dir (the escape programs) joins the default binds, so that spawns
+ * clone the profile's root template as teld's do. */
+static int make_profile(struct sandbox *sb, const char *overrides, const char *dir,
+                        struct sandbox_profile *p)
 {
     char ep[128], err[256];
-    json_t *obj = json_loads(base_profile, 0, NULL);
+    struct sandbox_profile defaults;
+    json_t *obj = json_loads(base_profile, 0, NULL), *binds = json_array();
+    if (sandbox_profile_default(&defaults) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < defaults.ro_binds.n; i++)
+        json_array_append_new(binds, json_string(defaults.ro_binds.v[i]));
+    json_array_append_new(binds, json_string(dir));
+    json_object_set_new(obj, "ro_binds", binds);
+    sandbox_profile_free(&defaults);
     if (overrides) {
         json_t *o = json_loads(overrides, 0, NULL), *rl = json_object_get(o, "rlimits");
         if (rl) {
@@ -182,7 +193,7 @@ static bool run_check(struct sandbox *sb, const struct check *c, const char *dir
                n, c->name);
         return true;
     }
-    if (make_profile(sb, c->profile, &p) < 0) {
+    if (make_profile(sb, c->profile, dir, &p) < 0) {
         printf("not ok %d - %s: bad profile\n", n, c->name);
         return false;
     }
@@ -190,12 +201,10 @@ static bool run_check(struct sandbox *sb, const struct check *c, const char *dir
     snprintf(pid_s, sizeof(pid_s), "%ld", (long)getpid());
     snprintf(port_s, sizeof(port_s), "%d", port);
     const char *argv[] = {prog, pid_s, port_s, secret, c->arg4, c->arg5, NULL};
-    const char *binds[] = {dir, NULL};
     /* LeakSanitizer stops the world with ptrace, which the sandbox refuses. */
     const char *env[] = {"PATH=/usr/bin:/bin", SANITIZED ? "ASAN_OPTIONS=detect_leaks=0" : NULL,
                          NULL};
-    struct sandbox_spawn_args a = {.argv = argv, .envp = env, .cancel_fd = -1,
-                                   .extra_ro_binds = binds};
+    struct sandbox_spawn_args a = {.argv = argv, .envp = env, .cancel_fd = -1};
     clock_gettime(CLOCK_MONOTONIC, &a.deadline);
     a.deadline.tv_sec += c->deadline_ms / 1000;
     a.deadline.tv_nsec += (c->deadline_ms % 1000) * 1000000L;
@@ -226,9 +235,11 @@ static bool run_check(struct sandbox *sb, const struct check *c, const char *dir
         ok = false;
         snprintf(why, sizeof(why), "the driver was signalled");
     }
-    printf("%s %d - %s: %s (%s%s%s) %.1f ms%s%s\n", ok ? "ok" : "not ok", n, c->name,
-           sandbox_death_name(r.death), r.message, r.syscall[0] ? ", syscall " : "", r.syscall,
-           (double)r.wall_us / 1000.0, why[0] ? " -- " : "", why);
+    printf("%s %d - %s: %s (%s%s%s) %.1f ms, root %s%s%s\n", ok ? "ok" : "not ok", n,
+           c->name, sandbox_death_name(r.death), r.message, r.syscall[0] ? ", syscall " : "",
+           r.syscall, (double)r.wall_us / 1000.0,
+           sandbox_root_ready(&p) ? "from the template" : "built per spawn", why[0] ? " -- " : "",
+           why);
     print_lines("out: ", r.out);
     print_lines("err: ", r.err);
     sandbox_result_free(&r);

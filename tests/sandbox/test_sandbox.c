@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,6 +573,90 @@ static void test_spawn_refusals(void **state)
     }
 }
 
+/* Run a script under profile p (compiled), with extra binds. */
+static int run_with(struct spawn_env *env, const struct sandbox_profile *p, const char *script,
+                    const char *const *extra, struct sandbox_result *r)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    struct sandbox_spawn_args a = {.argv = argv, .cancel_fd = -1, .stdout_cap = 4096,
+                                   .extra_ro_binds = extra};
+    return sandbox_spawn(env->sb, p, &a, r);
+}
+
+/* The default profile's root is cloned from its template: read-only down to the
+ * superblock.  A spawn with extra binds builds its own (a writable superblock under a
+ * read-only mount), the extra bind in it, read-only. */
+static void test_spawn_root_template(void **state)
+{
+    struct spawn_env *env = *state;
+    struct sandbox_result r;
+    char dir[] = "/tmp/tel-extra-XXXXXX", script[512];
+    NEED_SANDBOX(env);
+    assert_true(sandbox_root_ready(&env->p));
+    assert_int_equal(run_with(env, &env->p, "grep ' / / ' /proc/self/mountinfo", NULL, &r), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, " ro,"));
+    assert_non_null(strstr(r.out, " - tmpfs none ro,"));
+    sandbox_result_free(&r);
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    write_text(dir, "f", "extra\n");
+    snprintf(script, sizeof(script),
+             "grep ' / / ' /proc/self/mountinfo; cat %s/f; touch %s/g 2>/dev/null && echo WRITABLE",
+             dir, dir);
+    const char *extra[] = {dir, NULL};
+    assert_int_equal(run_with(env, &env->p, script, extra, &r), 0);
+    assert_int_equal(r.death, TEL_DEATH_EXIT);
+    assert_non_null(strstr(r.out, " - tmpfs none rw,"));
+    assert_non_null(strstr(r.out, "\nextra\n"));
+    assert_null(strstr(r.out, "WRITABLE"));
+    sandbox_result_free(&r);
+    snprintf(script, sizeof(script), "rm -rf '%s'", dir);
+    assert_int_equal(system(script), 0);
+}
+
+/* A template binds what its paths were when it was built; a bound file replaced by
+ * rename (ldconfig's way) or a bound path that appears later shows within
+ * SANDBOX_ROOT_CHECK_MS, as a per-spawn root showed it at once. */
+static void test_spawn_root_template_fresh(void **state)
+{
+    struct spawn_env *env = *state;
+    struct sandbox_profile p;
+    struct sandbox_result r;
+    char dir[] = "/var/tmp/tel-fresh-XXXXXX", json[1024], script[512], from[600], to[600];
+    char path[64], err[256];
+    NEED_SANDBOX(env);
+    if (!mkdtemp(dir))
+        skip();
+    assert_int_equal(chmod(dir, 0755), 0);
+    write_text(dir, "f", "one\n");
+    snprintf(json, sizeof(json),
+             "{\"ro_binds\": [\"/usr\", \"/bin\", \"/lib\", \"/lib64\", \"/etc/ld.so.cache\","
+             " \"%s/f\", \"%s/late\"]}", dir, dir);
+    assert_int_equal(parse(json, &p, path, err), 0);
+    assert_int_equal(sandbox_profile_compile(env->sb, &p, err, sizeof(err)), 0);
+    assert_true(sandbox_root_ready(&p));
+    snprintf(script, sizeof(script), "cat %s/f; cat %s/late 2>/dev/null || echo none", dir, dir);
+    assert_int_equal(run_with(env, &p, script, NULL, &r), 0);
+    assert_string_equal(r.out, "one\nnone\n");
+    sandbox_result_free(&r);
+
+    write_text(dir, "f.new", "two\n");
+    snprintf(from, sizeof(from), "%s/f.new", dir);
+    snprintf(to, sizeof(to), "%s/f", dir);
+    assert_int_equal(rename(from, to), 0);
+    write_text(dir, "late", "late\n");
+    nanosleep(&(struct timespec){0, (SANDBOX_ROOT_CHECK_MS + 50) * 1000000L}, NULL);
+    assert_int_equal(run_with(env, &p, script, NULL, &r), 0);
+    assert_string_equal(r.out, "two\nlate\n");
+    sandbox_result_free(&r);
+    assert_true(sandbox_root_ready(&p));
+    sandbox_profile_free(&p);
+    snprintf(script, sizeof(script), "rm -rf '%s'", dir);
+    assert_int_equal(system(script), 0);
+}
+
 /* As root the task's host uid is nobody; the work dir's parent may still be private to
  * root (a state dir): the sandbox must get there anyway, the task only into /work. */
 static void test_spawn_private_parent(void **state)
@@ -590,7 +675,31 @@ static void test_spawn_private_parent(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "x\n");
     sandbox_result_free(&r);
-    assert_int_equal(rmdir(parent), 0); /* the work dir inside is gone */
+    /* The work dir inside is gone; what is left is a spare made for a later spawn: a new,
+     * empty directory of ours (not the task's), which sandbox_fini removes. */
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        assert_int_equal(fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(st.st_nlink, 2);
+        assert_int_equal(strncmp(e->d_name, "tel-sandbox-", 12), 0);
+    }
+    closedir(d);
+    struct sandbox *sb = env->sb;
+    sandbox_profile_free(&env->p);
+    sandbox_fini(sb);
+    assert_int_equal(rmdir(parent), 0);
+    /* The rest of the group gets a new sandbox. */
+    char err[256];
+    assert_int_equal(sandbox_init(NULL, &env->sb, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_profile_default(&env->p), 0);
+    assert_int_equal(sandbox_profile_compile(env->sb, &env->p, err, sizeof(err)), 0);
 }
 
 static int count_fds(void)
@@ -631,7 +740,13 @@ static void test_spawn_concurrent(void **state)
     struct spawn_env *env = *state;
     pthread_t t[3];
     struct spawner w[3];
+    struct sandbox_result r;
     NEED_SANDBOX(env);
+    /* A spawn keeps its removed work dir open until a later spawn's task runs (the
+     * inode's release waits for the disk): one spawn before each count, so that each
+     * finds exactly one held. */
+    assert_int_equal(run_sh(env, "true", NULL, 10000, -1, &r), 0);
+    sandbox_result_free(&r);
     int fds = count_fds();
     for (int i = 0; i < 3; i++) {
         w[i] = (struct spawner){env, 0};
@@ -641,6 +756,8 @@ static void test_spawn_concurrent(void **state)
         pthread_join(t[i], NULL);
         assert_int_equal(w[i].ok, 15);
     }
+    assert_int_equal(run_sh(env, "true", NULL, 10000, -1, &r), 0);
+    sandbox_result_free(&r);
     assert_int_equal(count_fds(), fds);
 }
 
@@ -719,6 +836,8 @@ int main(void)
         cmocka_unit_test(test_spawn_keep_workdir),
         cmocka_unit_test(test_spawn_refusals),
         cmocka_unit_test(test_spawn_private_parent),
+        cmocka_unit_test(test_spawn_root_template),
+        cmocka_unit_test(test_spawn_root_template_fresh),
         cmocka_unit_test(test_spawn_concurrent),
         cmocka_unit_test(test_spawn_with_cgroup_dir),
     };
