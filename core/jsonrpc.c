@@ -406,35 +406,66 @@ static int append_integer(struct rpc_buf *b, json_int_t v)
     return rpc_buf_append(b, p, (size_t)(text + sizeof(text) - p));
 }
 
-/* Whether a string needs no escaping (then it is written as it is); its length in *len. */
-static bool plain_string(const json_t *v, size_t *len)
+/* What jansson writes unescaped in an ASCII string: plain_char, and DEL. */
+static bool as_is(unsigned char c) { return plain_char[c] || c == 0x7f; }
+
+/* An ASCII string is written with the escapes jansson would use (the same bytes; JSON
+ * allows others).  Returns 1 when written, 0 when it is not ASCII (then jansson checks its
+ * UTF-8 and writes it), or -ENOMEM. */
+static int append_ascii(struct rpc_buf *b, const char *s, size_t n)
 {
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
-            return false;
-    *len = n;
-    return true;
+    size_t extra = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80)
+            return 0;
+        if (!as_is(c))
+            extra += 5; /* \u00XX at most */
+    }
+    int rc = rpc_buf_reserve(b, n + extra);
+    if (rc < 0)
+        return rc;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (as_is(c)) {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = "0123456789ABCDEF"[c >> 4];
+            o[4] = "0123456789ABCDEF"[c & 0xf];
+            o += 5;
+            break;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return 1;
 }
 
 static int append_value(struct rpc_buf *b, const json_t *v)
 {
-    size_t len;
     if (!v || json_is_null(v))
         return LITERAL(b, "null");
     /* ids, mostly: the common scalars without a callback per piece */
     if (json_is_integer(v))
         return append_integer(b, json_integer_value(v));
-    if (json_is_string(v) && plain_string(v, &len)) {
-        int rc = rpc_buf_reserve(b, len + 2);
-        if (rc == 0) {
-            b->data[b->len++] = '"';
-            memcpy(b->data + b->len, json_string_value(v), len);
-            b->len += len;
-            b->data[b->len++] = '"';
-        }
-        return rc;
+    if (json_is_string(v)) {
+        int rc = append_ascii(b, json_string_value(v), json_string_length(v));
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
     }
     if (json_dump_callback(v, append_chunk, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
         return -EINVAL;
@@ -444,6 +475,9 @@ static int append_value(struct rpc_buf *b, const json_t *v)
 /* A C string as a JSON string; text that is not UTF-8 is made ASCII rather than dropped. */
 static int append_string(struct rpc_buf *b, const char *s)
 {
+    int rc = append_ascii(b, s, strlen(s));
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     json_t *v = json_string(s);
     if (!v) {
         char *copy = strdup(s);
@@ -457,7 +491,7 @@ static int append_string(struct rpc_buf *b, const char *s)
         if (!v)
             return -ENOMEM;
     }
-    int rc = append_value(b, v);
+    rc = append_value(b, v);
     json_decref(v);
     return rc;
 }
@@ -504,13 +538,15 @@ int rpc_write_error(struct rpc_buf *b, const json_t *id, int code, const char *m
                     const json_t *data)
 {
     size_t start = b->len;
-    char code_text[48];
-    snprintf(code_text, sizeof(code_text), ",\"error\":{\"code\":%d,\"message\":", code);
     int rc = LITERAL(b, "{\"jsonrpc\":\"2.0\",\"id\":");
     if (rc == 0)
         rc = append_value(b, id);
     if (rc == 0)
-        rc = rpc_buf_append(b, code_text, strlen(code_text));
+        rc = LITERAL(b, ",\"error\":{\"code\":");
+    if (rc == 0)
+        rc = append_integer(b, code);
+    if (rc == 0)
+        rc = LITERAL(b, ",\"message\":");
     if (rc == 0)
         rc = append_string(b, message ? message : "");
     if (rc == 0 && data) {

@@ -251,6 +251,53 @@ static void test_reply_ids(void **state)
     check_reply_id(json_string("quote\" backslash\\ tab\t"));
     check_reply_id(json_string("caf\xc3\xa9 \x7f"));
     check_reply_id(json_stringn("a\0b", 3));
+    check_reply_id(json_string("\x01\x1f\b\f\n\r\t\"\\/\x7f"));
+    /* random strings of every ASCII byte, and some that are not ASCII */
+    for (int i = 0; i < 20000; i++) {
+        char text[16];
+        size_t n = next_rand() % sizeof(text);
+        for (size_t k = 0; k < n; k++)
+            text[k] = (char)(next_rand() % (i % 10 ? 0x80 : 0x100));
+        json_t *id = json_stringn(text, n); /* NULL when not UTF-8 */
+        if (id)
+            check_reply_id(id);
+    }
+}
+
+/* Error messages: plain ones written directly, the rest through jansson, the same bytes. */
+static void test_error_messages(void **state)
+{
+    static const char *const messages[] = { "", "params.id: required", "quote \" here",
+                                            "back\\slash", "tab\there", "caf\xc3\xa9",
+                                            "del \x7f", "slash / here",
+                                            "controls \x01\b\f\n\r\x1f end",
+                                            "id: expected a task id (a UUID), got \"x\"" };
+    for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
+        struct rpc_buf b = { 0 };
+        json_t *id = json_integer(7);
+        assert_int_equal(rpc_write_error(&b, id, -32602, messages[i], NULL), 0);
+        json_t *m = json_string(messages[i]);
+        char *quoted = json_dumps(m, JSON_ENCODE_ANY);
+        char *want;
+        assert_true(asprintf(&want, "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32602,"
+                                    "\"message\":%s}}\n", quoted) > 0);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.data, want, b.len);
+        free(want);
+        free(quoted);
+        json_decref(m);
+        json_decref(id);
+        rpc_buf_free(&b);
+    }
+    /* not UTF-8: made ASCII, still one valid line */
+    struct rpc_buf b = { 0 };
+    assert_int_equal(rpc_write_error(&b, NULL, -32700, "bad \xff byte", NULL), 0);
+    json_t *back = json_loadb(b.data, b.len, 0, NULL);
+    assert_non_null(back);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(back, "error"),
+                                                          "message")), "bad ? byte");
+    json_decref(back);
+    rpc_buf_free(&b);
 }
 
 int main(void)
@@ -259,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_chosen_lines),
         cmocka_unit_test(test_mutations_agree),
         cmocka_unit_test(test_reply_ids),
+        cmocka_unit_test(test_error_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
