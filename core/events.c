@@ -91,17 +91,14 @@ static bool pump(struct events *ev, struct subscriber *s, int64_t now)
         s->stalled_ms = 0;
         struct pump_ctx p = { .sub = s, .budget = ev->budget };
         int n = store_events_since(ev->store, s->next_seq - 1, PUMP_CHUNK, send_event, &p);
-        if (s->dropped || conn_closed(s->conn)) {
-            store_read_end(ev->store);
+        if (s->dropped || conn_closed(s->conn))
             return false;
-        }
         if (n <= 0) {
             /* pruned away or gone: skip to what exists */
             s->next_seq = ev->committed + 1;
             break;
         }
     }
-    store_read_end(ev->store);
     return true;
 }
 
@@ -185,7 +182,6 @@ void events_subscribe(struct events *ev, struct conn *c, json_t *id, bool has_si
     }
     uint64_t oldest = 0;
     store_events_since(ev->store, 0, 1, first_seq, &oldest);
-    store_read_end(ev->store);
     s->conn = conn_ref(c);
     s->next_seq = has_since ? since + 1 : ev->committed + 1;
     s->next = ev->subs;

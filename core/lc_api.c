@@ -262,8 +262,6 @@ char *lc_get_text(struct lifecycle *lc, const char *id_str, size_t *len_out,
     }
     free(rec_dump);
     free(input_dump);
-    if (!store_turn_open(lc->store))
-        store_read_end(lc->store);
     if (!ok) {
         free(out);
         if (!t && !rec.data)
@@ -307,8 +305,6 @@ struct task *lc_active_task(struct lifecycle *lc, const char *id_str, struct lc_
     } else {
         set_err(err, RPC_NOT_FOUND, "no task with id %s", id_str);
     }
-    if (!store_turn_open(lc->store))
-        store_read_end(lc->store);
     return NULL;
 }
 
@@ -489,8 +485,6 @@ json_t *lc_list(struct lifecycle *lc, int state, const char *type, size_t limit,
     }
     if (scanned >= 10000)
         more = true;
-    if (!store_turn_open(lc->store))
-        store_read_end(lc->store);
     json_t *result = json_pack("{s:o}", "tasks", tasks);
     if (more && last[0])
         json_object_set_new(result, "next", json_string(last));

@@ -69,7 +69,6 @@ int lc_recover(struct lifecycle *lc, char *err, size_t err_size)
 {
     struct recovery rv = { .lc = lc };
     int rc = store_active_scan(lc->store, collect, &rv);
-    store_read_end(lc->store);
     if (rc < 0) {
         snprintf(err, err_size, "cannot read the active tasks: %s", strerror(-rc));
         free(rv.ids);

@@ -150,23 +150,7 @@ int server_reply_raw(struct conn *c, json_t *id, const char *result, size_t len)
         return -EPIPE;
     if (!id)
         return 0;
-    char *id_text = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!id_text)
-        return queued(c, -ENOMEM);
-    static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
-    int rc = rpc_buf_reserve(&c->out, sizeof(head) + strlen(id_text) + len + 16);
-    if (rc == 0)
-        rc = rpc_buf_append(&c->out, head, sizeof(head) - 1);
-    if (rc == 0)
-        rc = rpc_buf_append(&c->out, id_text, strlen(id_text));
-    if (rc == 0)
-        rc = rpc_buf_append(&c->out, ",\"result\":", 10);
-    if (rc == 0)
-        rc = rpc_buf_append(&c->out, result, len);
-    if (rc == 0)
-        rc = rpc_buf_append(&c->out, "}\n", 2);
-    free(id_text);
-    return queued(c, rc);
+    return queued(c, rpc_write_result_text(&c->out, id, result, len));
 }
 
 int server_notify_raw(struct conn *c, const char *method, const char *params, size_t len)

@@ -143,7 +143,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         log_debug("bad request", "conn", conn_label(c), "error", msg);
         server_error(c, req.id ? req.id : json_null(), code, msg, NULL);
     }
-    json_decref(req.root);
+    rpc_request_release(&req);
 }
 
 /* Handle whole lines of buf while the budget lasts; returns the bytes consumed. */

@@ -607,8 +607,6 @@ int store_usage(struct store *s, struct store_usage *out)
     out->events = st.ms_entries;
     mdb_stat(txn, s->dbi[DB_ACTIVE], &st);
     out->active = st.ms_entries;
-    if (!s->turn)
-        store_read_end(s);
     return 0;
 }
 

@@ -3,7 +3,7 @@ if HAVE_CMOCKA
 UNIT_TESTS = tests/unit/test_conf tests/unit/test_log tests/unit/test_registry tests/unit/test_manual \
 	tests/unit/test_lifecycle tests/unit/test_server tests/unit/test_server_limits \
 	tests/unit/test_server_socket tests/unit/test_metrics tests/unit/test_http_template \
-	tests/unit/test_manual_plugin
+	tests/unit/test_manual_plugin tests/unit/test_jsonrpc tests/unit/test_loop
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -34,6 +34,12 @@ tests_unit_test_server_limits_LDADD = $(UNIT_LDADD)
 tests_unit_test_server_socket_SOURCES = tests/unit/test_server_socket.c $(SERVER_HARNESS)
 tests_unit_test_server_socket_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_server_socket_LDADD = $(UNIT_LDADD)
+tests_unit_test_jsonrpc_SOURCES = tests/unit/test_jsonrpc.c tests/unit/testutil.h
+tests_unit_test_jsonrpc_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_jsonrpc_LDADD = $(UNIT_LDADD)
+tests_unit_test_loop_SOURCES = tests/unit/test_loop.c tests/unit/testutil.h
+tests_unit_test_loop_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_loop_LDADD = $(UNIT_LDADD)
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c tests/unit/testutil.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD) -lpthread
