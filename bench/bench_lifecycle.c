@@ -10,7 +10,8 @@
  * and the cost of metrics as a share of the throughput.
  *
  * --exec: the same through the exec plugin, each task a sandboxed `/bin/echo {}` (all of
- * the sandbox on), with 2 workers: compare with bench_spawn's raw rate at parallelism 2.
+ * the sandbox on), with 2 workers; after each run, bench_spawn --rate (beside this program)
+ * measures the same program spawned raw by 2 threads, and the ratio is printed.
  *
  * Throughput: start teld (noop executor, every transition committed), let `clients`
  * connections pipeline task.submit with `window` requests in flight each, and time from
@@ -126,6 +127,20 @@ static json_t *call(const char *sock, const char *method, json_t *params)
 }
 
 static bool exec_mode;     /* --exec: the type runs a sandboxed program */
+
+/* bench_spawn --rate N: raw sandboxed spawns/s at parallelism 2 (0 when it cannot run). */
+static double raw_spawn_rate(const char *bench_spawn, long n)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd), "'%s' --rate %ld", bench_spawn, n);
+    FILE *p = popen(cmd, "r");
+    double rate = 0;
+    if (!p || fscanf(p, "%lf", &rate) != 1)
+        rate = 0;
+    if (p)
+        pclose(p);
+    return rate;
+}
 static bool metrics_off;   /* this run: daemon.metrics = false */
 
 static pid_t start_teld(const char *teld, const char *dir, const char *plugin, int workers)
@@ -331,6 +346,7 @@ static int restart_bench(const char *teld, const char *plugin, long tasks)
 
 int main(int argc, char **argv)
 {
+    const char *self = argv[0]; /* bench_spawn is beside it */
     signal(SIGPIPE, SIG_IGN);
     /* teld resolves relative plugin paths against its config's directory: go absolute */
     for (int i = 1; i < argc && i < 5; i++) {
@@ -385,13 +401,29 @@ int main(int argc, char **argv)
                m_on, m_off, 100.0 * (m_off - m_on) / m_off, tasks, runs);
         return 0;
     }
+    double raw[32], ratio[32];
+    char spawn_bench[4200];
+    const char *slash = strrchr(self, '/');
+    snprintf(spawn_bench, sizeof(spawn_bench), "%.*sbench_spawn",
+             slash ? (int)(slash - self + 1) : 0, self);
     for (int r = 0; r < runs; r++) {
         sync_us[r] = fdatasync_us();
         rates[r] = throughput_run(argv[1], argv[2], tasks, clients, window, &cpt[r], &bs[r]);
         printf("run %d: %.0f tasks/s, %.4f commits/task (%.1f tasks per commit), dispatch batch "
                "%.1f, fdatasync %.0f us\n", r + 1, rates[r], cpt[r], 1.0 / cpt[r], bs[r], sync_us[r]);
+        if (exec_mode) {
+            /* the baseline, right after: the same program spawned raw by 2 threads */
+            raw[r] = raw_spawn_rate(spawn_bench, tasks);
+            ratio[r] = raw[r] > 0 ? rates[r] / raw[r] : 0;
+            printf("       raw sandboxed /bin/echo spawns at parallelism 2: %.0f/s: teld %.2f of it\n",
+                   raw[r], ratio[r]);
+        }
         fflush(stdout);
     }
+    if (exec_mode && raw[0] > 0)
+        printf("median: teld's exec tasks/s are %.2f of the raw spawn rate at the same "
+               "parallelism (2), raw median %.0f/s\n", bench_median(ratio, runs),
+               bench_median(raw, runs));
     double med = bench_median(rates, runs), med_sync = bench_median(sync_us, runs),
            med_cpt = bench_median(cpt, runs);
     /* an LMDB commit syncs twice: the data pages, then the meta page */

@@ -57,11 +57,17 @@ static double percentile(double *v, int n, double pct)
 
 /* ---- the modes ------------------------------------------------------------------ */
 
+/* --rate: what teld's exec tasks in bench_lifecycle --exec run, for a fair baseline */
+static bool echo_mode;
+
 static int spawn_true(const char *workdir_parent)
 {
     const char *argv[] = {"/bin/true", NULL};
-    struct sandbox_spawn_args a = {.argv = argv, .cancel_fd = -1,
-                                   .workdir_parent = workdir_parent};
+    const char *echo[] = {"/bin/echo", "{}", NULL};
+    struct sandbox_spawn_args a = {.argv = echo_mode ? echo : argv, .cancel_fd = -1,
+                                   .workdir_parent = workdir_parent,
+                                   .stdin_data = echo_mode ? "{\"n\":1}" : NULL,
+                                   .stdin_len = echo_mode ? 7 : 0};
     struct sandbox_result r;
     int rc = sandbox_spawn(sb, &profile, &a, &r);
     if (rc == 0 && (r.death != TEL_DEATH_EXIT || r.exit_code != 0))
@@ -232,6 +238,12 @@ int main(int argc, char **argv)
         {"posix_spawn", run_posix_spawn, true, NULL},
     };
     const int n_modes = (int)(sizeof(modes) / sizeof(modes[0]));
+    bool rate_only = argc > 1 && strcmp(argv[1], "--rate") == 0;
+    if (rate_only) { /* bench_spawn --rate N: only sandboxed /bin/echo spawns/s at 2 threads */
+        echo_mode = true;
+        argv++;
+        argc--;
+    }
     int iterations = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 200;
     bool big_heap = !(argc > 2 && strcmp(argv[2], "--no-big-heap") == 0);
     double med[16] = {0};
@@ -245,6 +257,10 @@ int main(int argc, char **argv)
         sandbox_profile_compile(sb, &profile, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench_spawn: %s\n", err);
         return 1;
+    }
+    if (rate_only) {
+        printf("%.1f\n", spawns_per_second(2, iterations / 2));
+        return 0;
     }
     json_t *caps = sandbox_capabilities_json(sb);
     char *caps_s = json_dumps(caps, JSON_COMPACT);
