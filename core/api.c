@@ -292,7 +292,8 @@ static void m_status(struct call *c)
     json_object_set_new(st, "pid", json_integer(getpid()));
     json_object_set_new(st, "config", json_string(a->gen->cfg->path));
     json_object_set_new(st, "state_dir", json_string(a->gen->cfg->daemon.state_dir));
-    json_object_set_new(st, "api", json_pack("{s:i, s:I, s:I}", "connections", (int)ss.connections,
+    json_object_set_new(st, "api", json_pack("{s:i, s:i, s:I, s:I}", "connections", (int)ss.connections,
+                                             "roleless", (int)ss.roleless,
                                              "requests", (json_int_t)ss.requests, "accepted",
                                              (json_int_t)ss.accepted));
     json_object_set_new(st, "sandbox", host_sandbox_status());
@@ -580,11 +581,18 @@ static void on_close(void *arg, struct conn *conn)
     conn_set_user(conn, NULL);
 }
 
+static bool peer_has_role(void *arg, const struct peer *peer)
+{
+    struct api *a = arg;
+    return auth_roles(a->gen->cfg, peer, a->daemon_uid) != 0;
+}
+
 static struct server_limits limits_of(const struct tel_config *cfg)
 {
     return (struct server_limits){
         .max_request_bytes = (size_t)cfg->daemon.api.max_request_kb * 1024,
         .max_connections = (unsigned)cfg->daemon.api.max_connections,
+        .max_roleless_connections = (unsigned)cfg->daemon.api.max_roleless_connections,
         .idle_timeout_ms = (unsigned)(cfg->daemon.api.idle_timeout_s * 1000),
         .max_output_bytes = (size_t)cfg->daemon.api.max_output_kb * 1024,
     };
@@ -645,6 +653,8 @@ int api_open(struct loop *loop, struct lifecycle *lc, struct store *store, struc
     if (rc == 0)
         rc = server_open(loop, d->socket, d->socket_mode, d->socket_group, &lim, on_request,
                          on_close, a, &a->server, err, err_size);
+    if (rc == 0)
+        server_set_peer_check(a->server, peer_has_role, a);
     if (rc == 0 && !(a->events = events_new(loop, store, a->server, lc)))
         rc = -ENOMEM;
     if (rc == 0)

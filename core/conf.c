@@ -152,6 +152,7 @@ static const struct conf_field retention_fields[] = {
 static const struct conf_field api_fields[] = {
     { .name = "max_request_kb", .kind = CK_INT, .offset = API(max_request_kb), .min = 1, .max = 1 << 20 },
     { .name = "max_connections", .kind = CK_INT, .offset = API(max_connections), .min = 1, .max = 1 << 20 },
+    { .name = "max_roleless_connections", .kind = CK_INT, .offset = API(max_roleless_connections), .min = 1, .max = 1 << 20 },
     { .name = "idle_timeout_s", .kind = CK_DOUBLE, .offset = API(idle_timeout_s), .min = 0.001, .max = 86400 },
     { .name = "max_output_kb", .kind = CK_INT, .offset = API(max_output_kb), .min = 4, .max = 1 << 22 },
     FIELD_END,
@@ -500,6 +501,8 @@ static void apply_defaults(struct tel_config *cfg)
         d->api.max_request_kb = 1024;
     if (d->api.max_connections == 0)
         d->api.max_connections = 1024;
+    if (d->api.max_roleless_connections == 0)
+        d->api.max_roleless_connections = 16;
     if (d->api.idle_timeout_s == 0)
         d->api.idle_timeout_s = 10;
     if (d->api.max_output_kb == 0)

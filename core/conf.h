@@ -51,6 +51,7 @@ struct config_daemon {
     struct {
         int64_t max_request_kb;     /* default 1024 */
         int64_t max_connections;    /* default 1024 */
+        int64_t max_roleless_connections; /* from callers without a role; default 16 */
         double idle_timeout_s;      /* a partial request older than this closes; default 10 */
         int64_t max_output_kb;      /* unsent output before reads pause; default 4096 */
     } api;

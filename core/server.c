@@ -57,7 +57,9 @@ void conn_teardown(struct conn *c)
     if (!c->in_service)
         rpc_buf_free(&c->in);
     s->stats.connections--;
-    if (s->at_capacity && s->stats.connections < s->limits.max_connections)
+    if (c->roleless)
+        s->stats.roleless--;
+    if (s->at_capacity && s->stats.connections - s->stats.roleless < s->limits.max_connections)
         s->at_capacity = false;
     log_debug("connection closed", "conn", conn_label(c));
     if (s->on_close)
@@ -276,18 +278,28 @@ static void on_conn_event(void *arg, int fd, uint32_t events)
 
 /* ---- accepting ---- */
 
-static void refuse(struct server *s, int fd)
+static void refuse(struct server *s, int fd, const struct peer *peer, bool roleless)
 {
-    char line[160];
-    int n = snprintf(line, sizeof(line),
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":"
-                     "\"too many connections (max %u)\"}}\n",
-                     RPC_UNAVAILABLE, s->limits.max_connections);
+    char line[200];
+    int n = roleless
+        ? snprintf(line, sizeof(line),
+                   "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":"
+                   "\"forbidden: uid %u has no role in teld's configuration\"}}\n",
+                   RPC_FORBIDDEN, (unsigned)peer->uid)
+        : snprintf(line, sizeof(line),
+                   "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":%d,\"message\":"
+                   "\"too many connections (max %u)\"}}\n",
+                   RPC_UNAVAILABLE, s->limits.max_connections);
     /* Best effort: a fresh socket's buffer takes one short line. */
     if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         log_debug("cannot tell a refused connection why", "error", strerror(errno));
     close(fd);
     s->stats.refused++;
+    if (roleless) {
+        log_debug("refused a connection: no role, and the roleless quota is full", "uid",
+                  log_fmt("%u", (unsigned)peer->uid));
+        return;
+    }
     if (!s->at_capacity) {
         s->at_capacity = true;
         log_warn("refusing connections: too many connections", "max",
@@ -328,10 +340,17 @@ static int read_peer(int fd, struct peer *p)
     return 0;
 }
 
-static void add_conn(struct server *s, int fd)
+/* Take a connection whose peer (stolen) was read. */
+static void add_conn(struct server *s, int fd, struct peer *peer, bool roleless)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    int rc = c ? read_peer(fd, &c->peer) : -ENOMEM;
+    int rc = c ? 0 : -ENOMEM;
+    if (c) {
+        c->peer = *peer;
+        c->roleless = roleless;
+    } else {
+        free(peer->groups);
+    }
     if (rc == 0) {
         c->watch = loop_watch_fd(s->loop, fd, EPOLLIN, on_conn_event, c);
         rc = c->watch ? 0 : -errno;
@@ -352,6 +371,8 @@ static void add_conn(struct server *s, int fd)
     loop_timer_init(&c->partial_timer, conn_on_partial_timeout, c);
     list_add_tail(&s->conns, &c->all);
     s->stats.connections++;
+    if (roleless)
+        s->stats.roleless++;
     s->stats.accepted++;
     log_debug("connection", "conn", conn_label(c), "pid", log_fmt("%d", (int)c->peer.pid),
               "uid", log_fmt("%u", (unsigned)c->peer.uid));
@@ -380,14 +401,32 @@ static void on_listen_event(void *arg, int fd, uint32_t events)
             loop_timer_arm(s->loop, &s->accept_retry, loop_now_ms() + ACCEPT_RETRY_MS);
             return;
         }
-        if (s->stats.connections >= s->limits.max_connections)
-            refuse(s, cfd);
-        else
-            add_conn(s, cfd);
+        struct peer peer = { 0 };
+        int rc = read_peer(cfd, &peer);
+        if (rc < 0) {
+            log_warn("cannot take a connection", "error", strerror(-rc));
+            free(peer.groups);
+            close(cfd);
+            continue;
+        }
+        bool roleless = s->has_role && !s->has_role(s->has_role_arg, &peer);
+        if (roleless ? s->stats.roleless >= s->limits.max_roleless_connections
+                     : s->stats.connections - s->stats.roleless >= s->limits.max_connections) {
+            refuse(s, cfd, &peer, roleless);
+            free(peer.groups);
+        } else {
+            add_conn(s, cfd, &peer, roleless);
+        }
     }
 }
 
 /* ---- the server ---- */
+
+void server_set_peer_check(struct server *s, server_peer_fn has_role, void *arg)
+{
+    s->has_role = has_role;
+    s->has_role_arg = arg;
+}
 
 void server_set_limits(struct server *s, const struct server_limits *limits)
 {
@@ -396,6 +435,8 @@ void server_set_limits(struct server *s, const struct server_limits *limits)
         l.max_request_bytes = 1 << 20;
     if (!l.max_connections)
         l.max_connections = 1024;
+    if (!l.max_roleless_connections)
+        l.max_roleless_connections = 16;
     if (!l.idle_timeout_ms)
         l.idle_timeout_ms = 10000;
     if (!l.max_output_bytes)

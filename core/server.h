@@ -47,6 +47,9 @@ struct server_limits {
     unsigned max_connections;   /* default 1024 */
     unsigned idle_timeout_ms;   /* a partial request older than this closes; default 10000 */
     size_t max_output_bytes;    /* unsent output before reads pause; default 4 MiB */
+    unsigned max_roleless_connections; /* from peers without any role (see
+                                          server_set_peer_check): a quota of their own,
+                                          outside max_connections; default 16 */
 };
 
 /* The caller's identity, from SO_PEERCRED and SO_PEERGROUPS at accept. */
@@ -115,9 +118,16 @@ void conn_close(struct conn *c, bool abort);
 void conn_set_user(struct conn *c, void *user);
 void *conn_user(const struct conn *c);
 
+/* Whether a peer has any role.  Connections from peers without one cannot use the API
+ * but would hold places that callers with a role need: they get their own small quota
+ * (max_roleless_connections) instead.  Without a check every peer counts as having one. */
+typedef bool (*server_peer_fn)(void *arg, const struct peer *peer);
+void server_set_peer_check(struct server *s, server_peer_fn has_role, void *arg);
+
 /* Counters for status and metrics. */
 struct server_stats {
-    unsigned connections;
+    unsigned connections;   /* all of them, roleless included */
+    unsigned roleless;      /* of which from peers without a role */
     unsigned long long accepted, refused, requests, parse_errors, oversized, idle_closed;
 };
 void server_get_stats(const struct server *s, struct server_stats *out);

@@ -74,6 +74,7 @@ struct conn {
     bool paused;     /* not conn_reading: too much unsent output */
     bool in_service; /* input is being handled: keep `in` until the handler returns */
     bool write_blocked;
+    bool roleless;   /* counted in the roleless quota */
     uint32_t watched;
     struct loop_watch *watch;
     struct loop_timer partial_timer;
@@ -104,6 +105,8 @@ struct server {
     struct loop_watch *backlog_watch;
     bool backlog_signalled;
     bool at_capacity;
+    server_peer_fn has_role;
+    void *has_role_arg;
     unsigned long long next_id;
     struct server_stats stats;
     char read_buf[READ_CHUNK];

@@ -5,7 +5,8 @@ INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbo
 	tests/integration/grafana_dashboard.py tests/integration/validation.py \
 	tests/integration/api_auth.py tests/integration/api_input.py tests/integration/api_events.py \
 	tests/integration/api_events_output_limit.py tests/integration/api_auth_revoked_subscriber.py \
-	tests/integration/http_tasks.py tests/integration/manual_tasks.py
+	tests/integration/http_tasks.py tests/integration/manual_tasks.py \
+	tests/integration/api_roleless.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py \
 	tests/integration/apitest_util.py tests/integration/http_server.py
