@@ -619,6 +619,23 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
     default: {
         const char *code = a->error_code ? a->error_code : "executor_error";
         const char *msg = a->error_message ? a->error_message : "the executor reported a failure";
+        if (a->deadline_ms > 0 && attempt_now_ms() >= a->deadline_ms && tr) {
+            /* The attempt's deadline passed and the executor stopped for it (a sandbox's
+             * deadline kill, say) before our own timer fired: the same timeout either way,
+             * whichever noticed first. */
+            const struct config_timeouts *to = &tr->conf->timeouts;
+            bool total = to->total_s > 0 && now + 50 >= t->created_ms + secs(to->total_s);
+            const char *tcode = total ? "total_timeout" : "run_timeout";
+            const char *tmsg = total ? "the task did not finish within timeouts.total_s"
+                                     : "the attempt ran longer than timeouts.run_s";
+            lc_count(lc, "tel_timeouts_total", "Timeouts, by kind.", t->type, "kind", tcode);
+            lc_close_attempt(lc, t, "timed_out", tcode, tmsg, now);
+            if (total)
+                lc_finish(lc, t, TASK_TIMED_OUT, tcode, tmsg);
+            else
+                lc_after_failure(lc, t, tr, tcode, tmsg, true, true, -1);
+            return lc_persist(lc, t, task_state_name(t->state), NULL);
+        }
         lc_close_attempt(lc, t, "failed", code, msg, now);
         lc_after_failure(lc, t, tr, code, msg, r->result == TEL_RUN_RETRY, false,
                          a->retry_after_ms);

@@ -8,6 +8,7 @@
  *   {"ignore_cancel": true}    with block or sleep_ms: do not wake for a cancel (a stuck executor)
  *   {"output": V}              succeed with output V (default: {"echo": input, "attempt": n})
  *   {"defer": true}            return deferred: the task waits for task.complete
+ *   {"until_deadline": true}   fail (code "deadline") on our own when the deadline passes
  *   {"retry_after_ms": N}      with a failure: ask for that delay
  *   {"heartbeat_every_ms": N}  with sleep_ms: heartbeat while sleeping
  *   {"crash": true}            abort() the whole daemon (crash-recovery tests)
@@ -111,6 +112,14 @@ static enum tel_run_result run_script(struct tel_attempt *a)
             host->attempt_set_error(a, "cancelled", "cancelled while sleeping");
             return TEL_RUN_FATAL;
         }
+    }
+    if (json_is_true(json_object_get(in, "until_deadline"))) {
+        /* stop on our own at the attempt's deadline, as a sandbox's deadline kill does */
+        int64_t left;
+        while ((left = host->attempt_remaining_ms(a)) > 0)
+            poll(NULL, 0, (int)(left > 1000 ? 1000 : left));
+        host->attempt_set_error(a, "deadline", "stopped at the attempt's deadline");
+        return TEL_RUN_RETRY;
     }
     if (json_is_true(json_object_get(in, "defer")))
         return TEL_RUN_DEFERRED;

@@ -352,6 +352,25 @@ static void test_run_timeout(void **state)
 }
 
 /* An executor that ignores cancellation is abandoned; the pool stays at full strength. */
+/* An executor that stops for the deadline itself (a sandbox's deadline kill) and the
+ * lifecycle's own run timer race: either way the attempt timed out (run_timeout), never
+ * an ordinary failure. */
+static void test_deadline_race_is_a_timeout(void **state)
+{
+    struct env *e = env_new("{ name = \"t\"; executor = \"t\"; retry = { max_attempts = 1; };"
+                            "  timeouts = { run_s = 0.03; }; }", 4, NULL, 64);
+    char *ids[12];
+    for (int i = 0; i < 12; i++)
+        ids[i] = submit(e, "t", "{\"until_deadline\": true}");
+    for (int i = 0; i < 12; i++) {
+        json_t *t = wait_state(e, ids[i], "timed_out", 5000);
+        assert_string_equal(error_code(t), "run_timeout");
+        json_decref(t);
+        free(ids[i]);
+    }
+    env_free(e);
+}
+
 static void test_stuck_executor_abandoned(void **state)
 {
     struct env *e = env_new(
@@ -903,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_cut_not_counted),
         cmocka_unit_test(test_backoff_and_retry_after),
         cmocka_unit_test(test_run_timeout),
+        cmocka_unit_test(test_deadline_race_is_a_timeout),
         cmocka_unit_test(test_stuck_executor_abandoned),
         cmocka_unit_test(test_heartbeats),
         cmocka_unit_test(test_error_not_utf8),
