@@ -644,6 +644,11 @@ static void wait_request(struct sandbox_child_ctx *c)
     if (rc != 1)
         raw_exit(0);
     RAW(SYS_close, REQUEST_FD, 0, 0, 0, 0);
+    /* The pool thread's background policy is not the task's (fair to fair, same nice:
+     * no privilege needed). */
+    const struct sched_param none = {0};
+    if (c->sched_other && (rc = RAW(SYS_sched_setscheduler, 0, SCHED_OTHER, &none, 0, 0)) < 0)
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "scheduling policy", (int)-rc);
     if ((rc = RAW(SYS_unshare, CLONE_NEWCGROUP, 0, 0, 0, 0)) < 0)
         die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "cgroup namespace", (int)-rc);
 }

@@ -153,6 +153,7 @@ struct sandbox_child_ctx {
     bool pooled;              /* made ahead (sandbox_pool.c): after the root, report READY
                                  and wait for a byte on go_fd; argv, envp and the limits
                                  are filled in by then */
+    bool sched_other;         /* pooled: made SCHED_BATCH, back to SCHED_OTHER at the request */
     bool drop_groups;         /* setgroups(0) allowed (root mapped our ids) */
     struct rlimit rl_cpu, rl_as, rl_fsize, rl_nofile, rl_nproc;
     void *task_stack_top;     /* for the vfork-style clone of the task */

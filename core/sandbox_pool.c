@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ struct sandbox_pools {
     pthread_cond_t changed;   /* waiters: a sandbox made, a build over */
     pthread_t thread;
     bool stop;
+    bool batch;               /* the thread runs SCHED_BATCH (set before its first build) */
     unsigned size;
     char *parent;             /* owned: sandbox_settings.pool_workdir_parent */
     struct sandbox_pool *list;
@@ -229,6 +231,7 @@ static struct sandbox_pooled *make_one(struct sandbox_pools *ps, struct sandbox_
     c->task_stack_top = e->stacks + SANDBOX_CHILD_STACK;
     c->listener_fd = -1;
     c->pooled = true;
+    c->sched_other = ps->batch;
     /* This thread blocks every signal (sandbox_pools_start): the reaper starts so. */
     if (sandbox_clone_reaper(sb, p, c, e->stacks + 2 * SANDBOX_CHILD_STACK, &e->pidfd,
                              &e->pid) < 0) {
@@ -292,6 +295,12 @@ static struct sandbox_pool *wanting(struct sandbox_pools *ps, uint64_t now)
 static void *pool_thread(void *arg)
 {
     struct sandbox_pools *ps = arg;
+    struct sched_param none = {0};
+
+    /* Background work: SCHED_BATCH never preempts on wake-up, so the spawn whose end
+     * wakes us returns first, and a spawn starting meanwhile is not pushed aside.  Its
+     * sandboxes inherit it and return to SCHED_OTHER at their request (wait_request). */
+    ps->batch = ps->batch && pthread_setschedparam(pthread_self(), SCHED_BATCH, &none) == 0;
 
     pthread_mutex_lock(&ps->lock);
     while (!ps->stop) {
@@ -362,6 +371,8 @@ int sandbox_pools_start(struct sandbox *sb, unsigned size, const char *parent)
     pthread_cond_init(&ps->wake, &attr);
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&ps->changed, NULL);
+    /* Only a SCHED_OTHER daemon: a sandbox can get back to that unprivileged. */
+    ps->batch = sched_getscheduler(0) == SCHED_OTHER;
     /* The thread blocks every signal for good: its reapers start with them blocked. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
