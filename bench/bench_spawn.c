@@ -22,7 +22,8 @@
  * with CLONE_VM).
  *
  * Usage: bench_spawn [ITERATIONS (default 200)] [--no-big-heap]
- *        bench_spawn --rate N: /bin/echo spawns/s at parallelism 2, pool on
+ *        bench_spawn --rate N [--cold]: /bin/echo spawns/s at parallelism 2, pool on
+ *        (as teld has it) or off
  */
 #include "sandbox_internal.h"
 
@@ -285,8 +286,10 @@ int main(int argc, char **argv)
         return 1;
     }
     bool have_pool = sandbox_pool_wait_ready(&profile, 5000) == 0;
-    if (rate_only) {
-        printf("%.1f\n", spawns_per_second(run_sandbox_pool, 2, iterations / 2));
+    if (rate_only) { /* --rate N [--cold]: pool on (as teld), or off */
+        bool cold = argc > 2 && strcmp(argv[2], "--cold") == 0;
+        printf("%.1f\n", spawns_per_second(cold ? run_sandbox : run_sandbox_pool, 2,
+                                            iterations / 2));
         return 0;
     }
     json_t *caps = sandbox_capabilities_json(sb);

@@ -6,13 +6,14 @@
  *   sandbox_init(&settings, &sb)           once at start-up: detects what the machine offers
  *                                          (user namespaces, cgroup v2 controllers, seccomp
  *                                          user notification) and prepares what is shared
- *                                          (an empty network namespace).
+ *                                          (an empty network namespace, the pool thread).
  *   sandbox_profile_from_json(obj, &p,…)   per `sandboxes.NAME` group (converted to JSON by
  *                                          the config loader); or sandbox_profile_default().
  *   sandbox_profile_compile(sb, &p, …)     compiles the profile's seccomp filter ONCE into a
  *                                          BPF program; the spawned child only loads it.
  *                                          Builds the profile's root template too (the
- *                                          read-only tree of binds every spawn clones).
+ *                                          read-only tree of binds every spawn clones)
+ *                                          and attaches its pool (sandboxes made ahead).
  *   sandbox_spawn(sb, &p, &args, &res)     any thread, concurrently: runs one program and
  *                                          blocks until it ends, the deadline passes or the
  *                                          cancel fd becomes readable.
@@ -152,7 +153,9 @@ struct sandbox;
  * cannot sandbox at all (no user namespaces, no seccomp). */
 int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, char *err,
                  size_t err_size);
-/* After the last spawn: removes the spare work dirs and closes what spawns left held. */
+/* After the last spawn: kills the pools' waiting sandboxes and removes their work dirs
+ * (the profiles keep empty pools), removes the spare work dirs and closes what spawns
+ * left held. */
 void sandbox_fini(struct sandbox *sb);
 
 /* What sandbox_init found, for server.status: a new JSON object (caller owns it):
