@@ -53,6 +53,10 @@
 /* A ready sandbox older than this is rebuilt.  Its root is the template current when it
  * was made; a spawn also refuses one whose template is no longer current. */
 #define POOL_MAX_AGE_MS 1000
+/* A pool no spawn has asked for in this long is not refilled (its sandboxes expire and
+ * go): an idle teld with many profiles does not rebuild all their sandboxes forever.
+ * The next spawn is cold and starts the refill. */
+#define POOL_IDLE_MS 10000
 /* After a sandbox could not be made: spawns go cold for this long. */
 #define POOL_BACKOFF_MS 1000
 /* How long a reaper may take to report READY. */
@@ -68,6 +72,7 @@ struct sandbox_pool {
     unsigned n_ready;
     bool building;            /* the thread is making one for it (unlocked) */
     uint64_t retry_us;        /* after a failure: not before */
+    uint64_t used_us;         /* the last take (or attach, wait) */
     struct sandbox_pool *next;
 };
 
@@ -287,7 +292,8 @@ static void expire(struct sandbox_pools *ps, uint64_t now, uint64_t *next_us)
 static struct sandbox_pool *wanting(struct sandbox_pools *ps, uint64_t now)
 {
     for (struct sandbox_pool *pool = ps->list; pool; pool = pool->next)
-        if (pool->n_ready < ps->size && pool->retry_us <= now)
+        if (pool->n_ready < ps->size && pool->retry_us <= now &&
+            now - pool->used_us < POOL_IDLE_MS * 1000ull)
             return pool;
     return NULL;
 }
@@ -450,6 +456,7 @@ int sandbox_pool_attach(const struct sandbox *sb, struct sandbox_profile *p)
     pool->pools = ps;
     pool->sb = sb;
     pool->p = p;
+    pool->used_us = now_us();
     if (!(pool->parent = strdup(ps->parent))) {
         free(pool);
         return -ENOMEM;
@@ -503,6 +510,7 @@ struct sandbox_pooled *sandbox_pool_take(const struct sandbox *sb, const struct 
     uint64_t gen = sandbox_root_current(sb, p);
     uint64_t now = now_us();
     pthread_mutex_lock(&ps->lock);
+    pool->used_us = now;
     while ((e = pool->ready)) {
         pool->ready = e->next;
         pool->n_ready--;
@@ -536,6 +544,8 @@ int sandbox_pool_wait_ready(const struct sandbox_profile *p, int timeout_ms)
         until.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&ps->lock);
+    pool->used_us = now_us(); /* wanted: fill it (it may have gone idle) */
+    pthread_cond_signal(&ps->wake);
     /* Full, and the thread idle (nothing being discarded): nothing runs behind a
      * measurement. */
     while (rc == 0 && (pool->n_ready < ps->size || ps->discard || pool->building))

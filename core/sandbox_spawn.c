@@ -530,7 +530,6 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
         if (i_rep >= 0 && pfd[i_rep].revents) {
             bool was_execed = execed;
             read_reports(s, &execed, &report_eof);
-
             /* The task runs; the reaper uses no errno any more: work-dir chores now
              * rather than in a spawn's way. */
             if (execed && !was_execed && !s->facts.have_status)
@@ -561,7 +560,6 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
         if (i_pid >= 0 && pfd[i_pid].revents) {
             gone = true;
             gone_at = now_us();
-
             read_reports(s, &execed, &report_eof);
         }
     }
@@ -569,8 +567,8 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
 
 static void reap_child(struct spawn *s)
 {
-    s->reaped = true;
     siginfo_t si;
+    s->reaped = true;
     memset(&si, 0, sizeof(si));
     /* Raw: glibc's waitid has no rusage argument. */
     if (syscall(SYS_waitid, P_PIDFD, s->pidfd, &si, WEXITED | __WALL,
