@@ -138,7 +138,6 @@ void sandbox_pooled_free(struct sandbox_pooled *e)
                 ps->stacks[ps->n_stacks++] = e->stacks;
                 kept = true;
             }
-
             pthread_mutex_unlock(&ps->lock);
         }
         if (!kept)
