@@ -244,12 +244,16 @@ int sandbox_pool_attach(const struct sandbox *sb, struct sandbox_profile *p);
 /* Discard p's pool (sandbox_profile_free, recompiling). */
 void sandbox_pool_detach(struct sandbox_profile *p);
 /* For one spawn: a ready sandbox for parent, or NULL (take the cold path).  The caller
- * owns it: go byte, supervise, reap, then sandbox_pooled_free.  Wakes the pool thread. */
+ * owns it: go byte, supervise, reap, then sandbox_pooled_free.  *counted: set when the
+ * spawn was counted as running (then call sandbox_pool_done at its end). */
 struct sandbox_pooled *sandbox_pool_take(const struct sandbox *sb, const struct sandbox_profile *p,
-                                         const char *parent);
-/* Wake the pool thread to replace what spawns took (called by a spawn once its task has
- * ended: a refill then does not compete with the task's start; see sandbox_pool.c). */
-void sandbox_pool_refill(const struct sandbox *sb);
+                                         const char *parent, bool *counted);
+/* The end of a spawn that sandbox_pool_take counted (*counted), pooled or cold: the pool
+ * thread refills when spawns leave a cpu to spare.  Called once the spawn has reaped
+ * its sandbox: a refill running while the task starts (in the daemon's memory) or while
+ * the namespace is torn down slows the spawn more than this wake-up costs it (see
+ * docs/sandbox.md, "The pool"). */
+void sandbox_pool_done(const struct sandbox *sb);
 /* Free what the spawn did not take over (fds left >= 0, stacks, ctx); the reaper must
  * have been reaped (its stack). */
 void sandbox_pooled_free(struct sandbox_pooled *e);

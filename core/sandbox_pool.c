@@ -84,6 +84,10 @@ struct sandbox_pools {
     bool stop;
     bool batch;               /* the thread runs SCHED_BATCH (set before its first build) */
     unsigned size;
+    unsigned running;         /* spawns between sandbox_pool_take and sandbox_pool_done */
+    unsigned busy;            /* refills only below this many running spawns (cpus - 1,
+                                 >= 1)... */
+    unsigned credits;         /* ...or one per spawn that ended below it */
     char *parent;             /* owned: sandbox_settings.pool_workdir_parent */
     struct sandbox_pool *list;
     struct sandbox_pooled *discard; /* to kill, reap and remove, by the thread */
@@ -288,8 +292,15 @@ static void expire(struct sandbox_pools *ps, uint64_t now, uint64_t *next_us)
     }
 }
 
+/* A pool to refill now, or NULL.  Only with a cpu to spare: while as many spawns run as
+ * there are cpus but one, a refill would only compete with them (the spawns that find
+ * the pool empty go cold meanwhile, as without a pool).  A spawn that ends with fewer
+ * running leaves a credit for one sandbox: spawns back to back on one thread get theirs
+ * replaced even if the next one has begun when we look. */
 static struct sandbox_pool *wanting(struct sandbox_pools *ps, uint64_t now)
 {
+    if (ps->running >= ps->busy && !ps->credits)
+        return NULL;
     for (struct sandbox_pool *pool = ps->list; pool; pool = pool->next)
         if (pool->n_ready < ps->size && pool->retry_us <= now &&
             now - pool->used_us < POOL_IDLE_MS * 1000ull)
@@ -323,6 +334,8 @@ static void *pool_thread(void *arg)
         struct sandbox_pool *pool = wanting(ps, now);
         if (pool) {
             char *parent = strdup(pool->parent);
+            if (ps->credits)
+                ps->credits--;
             pool->building = true;
             pthread_mutex_unlock(&ps->lock);
             struct sandbox_pooled *e = parent ? make_one(ps, pool, parent) : NULL;
@@ -366,6 +379,9 @@ int sandbox_pools_start(struct sandbox *sb, unsigned size, const char *parent)
     if (!(ps = calloc(1, sizeof(*ps))))
         return -ENOMEM;
     ps->size = size > SANDBOX_POOL_MAX ? SANDBOX_POOL_MAX : size;
+    cpu_set_t cpus;
+    int n_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    ps->busy = n_cpus > 2 ? (unsigned)n_cpus - 1 : 1;
     if (!(ps->parent = strdup(parent ? parent : "/tmp"))) {
         free(ps);
         return -ENOMEM;
@@ -496,7 +512,7 @@ void sandbox_pool_detach(struct sandbox_profile *p)
 }
 
 struct sandbox_pooled *sandbox_pool_take(const struct sandbox *sb, const struct sandbox_profile *p,
-                                         const char *parent)
+                                         const char *parent, bool *counted)
 {
     struct sandbox_pool *pool = p->pool;
     struct sandbox_pools *ps;
@@ -510,6 +526,8 @@ struct sandbox_pooled *sandbox_pool_take(const struct sandbox *sb, const struct 
     uint64_t now = now_us();
     pthread_mutex_lock(&ps->lock);
     pool->used_us = now;
+    ps->running++;
+    *counted = true;
     while ((e = pool->ready)) {
         pool->ready = e->next;
         pool->n_ready--;
@@ -520,7 +538,9 @@ struct sandbox_pooled *sandbox_pool_take(const struct sandbox *sb, const struct 
         ps->discard = e;
         e = NULL;
     }
-    if (!e || ps->discard)
+    /* Stale ones to replace.  Otherwise the thread hears of this spawn at its end
+     * (sandbox_pool_done). */
+    if (ps->discard)
         pthread_cond_signal(&ps->wake);
     pthread_mutex_unlock(&ps->lock);
     return e;
@@ -554,12 +574,18 @@ int sandbox_pool_wait_ready(const struct sandbox_profile *p, int timeout_ms)
     return rc;
 }
 
-void sandbox_pool_refill(const struct sandbox *sb)
+
+void sandbox_pool_done(const struct sandbox *sb)
 {
     struct sandbox_pools *ps = sb->pools;
     if (!ps)
         return;
     pthread_mutex_lock(&ps->lock);
-    pthread_cond_signal(&ps->wake);
+    ps->running--;
+    if (ps->running < ps->busy) {
+        if (ps->credits < ps->size)
+            ps->credits++;
+        pthread_cond_signal(&ps->wake);
+    }
     pthread_mutex_unlock(&ps->lock);
 }

@@ -632,6 +632,7 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     const char *stage = "work dir";
     const char *parent = a->workdir_parent ? a->workdir_parent : "/tmp";
     uint64_t start = now_us();
+    bool counted = false;     /* by the pool: sandbox_pool_done at the end */
     int rc;
 
     memset(res, 0, sizeof(*res));
@@ -662,7 +663,8 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     }
     /* A sandbox made ahead (namespaces, ids, root, /proc, /tmp, its own fresh /work,
      * pipes): only the request is left.  Otherwise: all of it, here. */
-    struct sandbox_pooled *pooled = poolable(a) ? sandbox_pool_take(sb, p, parent) : NULL;
+    struct sandbox_pooled *pooled = poolable(a) ? sandbox_pool_take(sb, p, parent, &counted)
+                                                : NULL;
     if (pooled) {
         adopt(&s, pooled, parent);
         res->pooled = true;
@@ -806,11 +808,8 @@ out:
                          : NULL;
     res->wall_us = now_us() - start;
     spawn_release(&s, p->workdir == SANDBOX_WORKDIR_KEEP, res);
-    /* Now, not earlier: on a small machine a refill running while the task starts or
-     * its namespace is torn down slows this spawn by more than the refill's wake costs
-     * here (docs/sandbox.md, "The pool"). */
-    if (s.pooled)
-        sandbox_pool_refill(sb);
     sandbox_pooled_free(s.pooled);
+    if (counted)
+        sandbox_pool_done(sb);
     return rc;
 }
