@@ -615,6 +615,40 @@ static void adopt(struct spawn *s, struct sandbox_pooled *e, const char *parent)
     e->work_fd = e->stdin_w = e->stdout_r = e->stderr_r = e->report_r = e->go_w = e->pidfd = -1;
 }
 
+/* Undo adopt for a pooled sandbox that cannot serve (dead): kill and reap what is left
+ * of it, close our ends, remove its work dir and the cgroup made for it. */
+static void drop_pooled(struct spawn *s)
+{
+    int *fds[] = {&s->stdin_p[1], &s->stdout_p[0], &s->stderr_p[0], &s->report_p[0],
+                  &s->go_p[1], &s->pidfd, &s->work_fd};
+    kill_sandbox(s);
+    reap_child(s);
+    s->reaped = false;
+    s->have_ru = false;
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        close_fd(fds[i]);
+    sandbox_remove_tree(s->work);
+    s->work[0] = '\0';
+    if (s->cgroup[0])
+        sandbox_cgroup_remove(s->cgroup);
+    s->cgroup[0] = '\0';
+    sandbox_pooled_free(s->pooled);
+    s->pooled = NULL;
+}
+
+/* The thread's own signal mask back, without a SIGPIPE we caused meanwhile. */
+static void restore_signals(const sigset_t *old)
+{
+    sigset_t pipe_only;
+    struct timespec zero = {0, 0};
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    if (!sigismember(old, SIGPIPE))
+        while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
+            ;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 /* Can this spawn use a sandbox made ahead?  Not with binds of its own. */
 static bool poolable(const struct sandbox_spawn_args *a)
 {
@@ -668,7 +702,9 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     if (pooled) {
         adopt(&s, pooled, parent);
         res->pooled = true;
-    } else {
+    }
+cold:
+    if (!pooled) {
         if ((rc = make_work_dir(&s, sb, a->workdir_parent)) < 0)
             goto out;
         stage = "pipes";
@@ -693,13 +729,15 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         prepare_limits(p, factor, s.cgroup[0] != '\0', c);
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        if (s.cgroup[0] &&
-            (stage = "cgroup.procs", rc = sandbox_cgroup_add_pid(s.cgroup, s.pid)) < 0)
-            goto unmask;
-        stage = "request";
-        if (write(s.go_p[1], "r", 1) != 1) {
-            rc = -EPIPE;
-            goto unmask;
+        if ((s.cgroup[0] && sandbox_cgroup_add_pid(s.cgroup, s.pid) < 0) ||
+            write(s.go_p[1], "r", 1) != 1) {
+            /* It died while it waited (killed from outside): this spawn builds its own. */
+            drop_pooled(&s);
+            restore_signals(&old);
+            pooled = NULL;
+            res->pooled = false;
+            c = &cold;
+            goto cold;
         }
         close_fd(&s.go_p[1]);
         supervise(&s, a);
@@ -768,17 +806,7 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     reap_child(&s);
     rc = 0;
 unmask:
-    {
-        /* Drop a SIGPIPE we caused before the thread's own mask returns. */
-        sigset_t pipe_only;
-        struct timespec zero = {0, 0};
-        sigemptyset(&pipe_only);
-        sigaddset(&pipe_only, SIGPIPE);
-        if (!sigismember(&old, SIGPIPE))
-            while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
-                ;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
+    restore_signals(&old);
 out:
     /* A pooled sandbox not run (its set-up failed here): gone before its stack is. */
     if (s.pooled && !s.reaped) {

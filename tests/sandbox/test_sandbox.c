@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -848,6 +849,25 @@ static int count_children(void)
     return n;
 }
 
+/* The pids of this process's children (any thread's), up to max. */
+static int list_children(long *pids, int max)
+{
+    glob_t g;
+    int n = 0;
+    if (glob("/proc/self/task/*/children", 0, NULL, &g) != 0)
+        return 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        long pid;
+        while (f && n < max && fscanf(f, "%ld", &pid) == 1)
+            pids[n++] = pid;
+        if (f)
+            fclose(f);
+    }
+    globfree(&g);
+    return n;
+}
+
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -972,6 +992,70 @@ static void test_pool_freed(void **state)
     assert_int_equal(rmdir(parent), 0);
 }
 
+/* A sandbox made ahead that died while it waited (killed from outside) does not fail
+ * the spawn that takes it: that spawn builds its own. */
+static void test_pool_dead_sandbox(void **state)
+{
+    struct spawn_env *env = *state;
+    char parent[] = "/tmp/tel-pooldead-XXXXXX", err[256];
+    struct sandbox_settings settings = {.pool_size = 2, .pool_workdir_parent = parent};
+    const char *argv[] = {"/bin/sh", "-c", "echo ok", NULL};
+    struct sandbox_spawn_args a = {.argv = argv, .cancel_fd = -1, .workdir_parent = parent};
+    struct sandbox *sb;
+    struct sandbox_profile p;
+    struct sandbox_result r;
+    long before[64], after[64];
+    NEED_SANDBOX(env);
+    if (sandbox_pool_wait_ready(&env->p, 10000) == -ENOTSUP)
+        skip();
+    assert_non_null(mkdtemp(parent));
+    int n_before = list_children(before, 64);
+    assert_int_equal(sandbox_init(&settings, &sb, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_profile_default(&p), 0);
+    assert_int_equal(sandbox_profile_compile(sb, &p, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+    int n_after = list_children(after, 64), killed = 0;
+    for (int i = 0; i < n_after; i++) {
+        bool old = false;
+        for (int j = 0; j < n_before; j++)
+            old = old || before[j] == after[i];
+        if (old || kill((pid_t)after[i], SIGKILL) != 0)
+            continue;
+        killed++;
+        /* Dead, not merely signalled: a zombie (nobody reaps it but the pool's owner). */
+        char path[64], stat[256] = "";
+        snprintf(path, sizeof(path), "/proc/%ld/stat", after[i]);
+        for (int tries = 0; tries < 1000; tries++) {
+            FILE *f = fopen(path, "r");
+            bool zombie = f && fgets(stat, sizeof(stat), f) && strstr(stat, ") Z ");
+            if (f)
+                fclose(f);
+            if (zombie)
+                break;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        assert_non_null(strstr(stat, ") Z "));
+    }
+    assert_int_equal(killed, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sandbox_spawn(sb, &p, &a, &r), 0);
+        assert_int_equal(r.death, TEL_DEATH_EXIT);
+        assert_false(r.pooled);
+        assert_string_equal(r.out, "ok\n");
+        sandbox_result_free(&r);
+    }
+    assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+    assert_int_equal(sandbox_spawn(sb, &p, &a, &r), 0);
+    assert_true(r.pooled);
+    assert_string_equal(r.out, "ok\n");
+    sandbox_result_free(&r);
+    sandbox_profile_free(&p);
+    sandbox_fini(sb);
+    /* Spare dirs aside (sandbox_fini removed them): nothing left. */
+    assert_int_equal(count_entries(parent), 0);
+    assert_int_equal(rmdir(parent), 0);
+}
+
 static void test_capabilities_json(void **state)
 {
     struct spawn_env *env = *state;
@@ -1016,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_spawn_pool),
         cmocka_unit_test(test_spawn_cold),
         cmocka_unit_test(test_pool_freed),
+        cmocka_unit_test(test_pool_dead_sandbox),
     };
     int failed = cmocka_run_group_tests_name("sandbox_pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("sandbox_spawn", spawning, spawn_setup, spawn_teardown);
