@@ -33,14 +33,9 @@ struct spawn_record {
 
 int host_sandbox_start(const char *workdir, char *err, size_t err_size)
 {
-    struct sandbox_settings settings = { 0 };
-    int rc = sandbox_init(&settings, &sandbox, err, err_size);
-    if (rc < 0) {
-        free(unavailable);
-        unavailable = strdup(err);
-        sandbox = NULL;
-        return rc;
-    }
+    /* Sandboxes made ahead put their work dirs where the attempts' go. */
+    struct sandbox_settings settings = { .pool_size = SANDBOX_POOL_DEFAULT,
+                                         .pool_workdir_parent = workdir };
     free(workdir_parent);
     workdir_parent = NULL;
     if (workdir) {
@@ -49,13 +44,24 @@ int host_sandbox_start(const char *workdir, char *err, size_t err_size)
         int mk = statedir_mkdirs(workdir, 0711);
         if (mk < 0) {
             snprintf(err, err_size, "cannot create %s: %s", workdir, strerror(-mk));
-            sandbox_fini(sandbox);
             sandbox = NULL;
             free(unavailable);
             unavailable = strdup(err);
             return mk;
         }
-        workdir_parent = strdup(workdir);
+        if (!(workdir_parent = strdup(workdir))) {
+            snprintf(err, err_size, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    int rc = sandbox_init(&settings, &sandbox, err, err_size);
+    if (rc < 0) {
+        free(unavailable);
+        unavailable = strdup(err);
+        sandbox = NULL;
+        free(workdir_parent);
+        workdir_parent = NULL;
+        return rc;
     }
     return 0;
 }

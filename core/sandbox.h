@@ -6,13 +6,14 @@
  *   sandbox_init(&settings, &sb)           once at start-up: detects what the machine offers
  *                                          (user namespaces, cgroup v2 controllers, seccomp
  *                                          user notification) and prepares what is shared
- *                                          (an empty network namespace).
+ *                                          (an empty network namespace, the pool thread).
  *   sandbox_profile_from_json(obj, &p,…)   per `sandboxes.NAME` group (converted to JSON by
  *                                          the config loader); or sandbox_profile_default().
  *   sandbox_profile_compile(sb, &p, …)     compiles the profile's seccomp filter ONCE into a
  *                                          BPF program; the spawned child only loads it.
  *                                          Builds the profile's root template too (the
- *                                          read-only tree of binds every spawn clones).
+ *                                          read-only tree of binds every spawn clones)
+ *                                          and attaches its pool (sandboxes made ahead).
  *   sandbox_spawn(sb, &p, &args, &res)     any thread, concurrently: runs one program and
  *                                          blocks until it ends, the deadline passes or the
  *                                          cancel fd becomes readable.
@@ -98,6 +99,8 @@ struct sandbox_profile {
 
     struct sandbox_bpf *bpf;  /* owned; NULL until sandbox_profile_compile */
     struct sandbox_root *root;/* owned; the root template, NULL until sandbox_profile_compile */
+    struct sandbox_pool *pool;/* owned; sandboxes made ahead (see sandbox_settings.pool_size),
+                                 or NULL */
 };
 
 /* Fill *out with the built-in `default` profile.  Returns 0 or -ENOMEM. */
@@ -113,7 +116,8 @@ int sandbox_profile_from_json(json_t *obj, struct sandbox_profile *out, char *er
 /* Free what a profile owns (including its compiled filter); leaves it zeroed. */
 void sandbox_profile_free(struct sandbox_profile *p);
 
-/* Settings for sandbox_init.  Zero is a good default for every field. */
+/* Settings for sandbox_init.  Zero is a good default for every field but pool_size (zero:
+ * no pool); NULL settings mean all zero and pool_size SANDBOX_POOL_DEFAULT. */
 struct sandbox_settings {
     /* Host uid/gid the task's uid maps to when teld runs as root (0 = 65534, nobody).
      * An ordinary-user teld always maps the task to its own uid. */
@@ -128,7 +132,20 @@ struct sandbox_settings {
      * pre-made empty one (isolates abstract unix sockets between concurrent tasks at a
      * cost of about 1 ms per spawn).  Forced when teld is not root. */
     bool private_netns;
+    /* Sandboxes made ahead per compiled profile, up to their request (namespaces, id
+     * maps, root pivoted, /proc /dev /tmp, a fresh work dir at /work, pipes), refilled by
+     * a thread of the sandbox: a spawn that takes one only sends argv/envp/limits and
+     * the task starts.  0 = none (every spawn builds its sandbox), at most
+     * SANDBOX_POOL_MAX.  See docs/sandbox.md, "The pool". */
+    unsigned pool_size;
+    /* Where the pool's work dirs are made: spawns with this workdir_parent can take a
+     * pooled sandbox, others build theirs.  NULL = "/tmp" (a spawn's default). */
+    const char *pool_workdir_parent;
 };
+
+/* Default of sandbox_settings.pool_size when sandbox_init gets no settings. */
+#define SANDBOX_POOL_DEFAULT 2
+#define SANDBOX_POOL_MAX 8
 
 struct sandbox;
 
@@ -136,7 +153,9 @@ struct sandbox;
  * cannot sandbox at all (no user namespaces, no seccomp). */
 int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, char *err,
                  size_t err_size);
-/* After the last spawn: removes the spare work dirs and closes what spawns left held. */
+/* After the last spawn: kills the pools' waiting sandboxes and removes their work dirs
+ * (the profiles keep empty pools), removes the spare work dirs and closes what spawns
+ * left held. */
 void sandbox_fini(struct sandbox *sb);
 
 /* What sandbox_init found, for server.status: a new JSON object (caller owns it):
@@ -186,6 +205,7 @@ struct sandbox_result {
     size_t err_len;
     bool err_truncated;
     char *workdir;            /* owned; the host path of the kept work dir, or NULL */
+    bool pooled;              /* served by a sandbox made ahead (sandbox_settings.pool_size) */
     uint64_t wall_us, user_cpu_us, sys_cpu_us, max_rss_kb;
 };
 
@@ -196,6 +216,11 @@ struct sandbox_result {
 int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
                   const struct sandbox_spawn_args *args, struct sandbox_result *res);
 void sandbox_result_free(struct sandbox_result *res);
+
+/* Wait until p's pool holds as many ready sandboxes as it keeps (benchmarks, tests:
+ * teld never waits for it).  Returns 0, -ETIMEDOUT, or -ENOTSUP when p has no pool (the
+ * pool is off, an ASan build, a profile binding below /work). */
+int sandbox_pool_wait_ready(const struct sandbox_profile *p, int timeout_ms);
 
 /* Fill a plugin-facing result from res (pointers borrowed from res). */
 void sandbox_result_to_tel(const struct sandbox_result *res, struct tel_spawn_result *out);

@@ -8,6 +8,7 @@ core_libtelcore_la_SOURCES += \
 	core/sandbox_cgroup.c \
 	core/sandbox_child.c \
 	core/sandbox_init.c \
+	core/sandbox_pool.c \
 	core/sandbox_profile.c \
 	core/sandbox_result.c \
 	core/sandbox_root.c \

@@ -111,6 +111,7 @@ static NO_SANITIZE __attribute__((noreturn)) void die(int fd, enum sandbox_repor
 
 #define REPORT_FD 3
 #define SIGNAL_FD 4
+#define REQUEST_FD 5 /* a pooled sandbox's: one byte = run the request in its ctx */
 
 /* ---- the root ------------------------------------------------------------------- */
 
@@ -450,33 +451,43 @@ static NO_SANITIZE int task_main(void *arg)
     const struct sandbox_bpf *bpf = c->p->bpf;
     static const char *const empty_env[] = {NULL};
     const struct rlimit no_core = {0, 0};
+    /* capset(2) to nothing, as libcap's cap_set_proc(cap_init()) does: version 3, this
+     * process, every set of both 32-bit halves empty. */
+    struct { uint32_t version; int pid; } cap_header = {0x20080522, 0};
+    struct { uint32_t effective, permitted, inheritable; } no_caps[2];
+    const struct { int resource; const struct rlimit *rl; } limits[] = {
+        {RLIMIT_CORE, &no_core}, {RLIMIT_CPU, &c->rl_cpu}, {RLIMIT_FSIZE, &c->rl_fsize},
+        {RLIMIT_NOFILE, &c->rl_nofile}, {RLIMIT_NPROC, &c->rl_nproc},
+    };
     const char *stage = "setsid";
     uint64_t no_signals = 0;
     long rc;
 
+    /* Raw syscalls only, errors come back as -errno: the errno (TLS) this process sees is
+     * a daemon thread's that may be running (a pooled sandbox's is the pool thread's, see
+     * sandbox_pool.c), and nothing may allocate under the address-space limit. */
+    for (size_t i = 0; i < sizeof(no_caps) / sizeof(no_caps[0]); i++)
+        no_caps[i].effective = no_caps[i].permitted = no_caps[i].inheritable = 0;
     /* A new session: no controlling terminal of the host to push input into. */
-    if (setsid() < 0)
-        goto fail;
+    if ((rc = RAW(SYS_setsid, 0, 0, 0, 0, 0)) < 0)
+        goto fail_rc;
     stage = "pdeathsig";
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        goto fail;
+    if ((rc = RAW(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) < 0)
+        goto fail_rc;
     /* Not a plain close: the fd table is the reaper's until exec, which unshares it. */
     stage = "close fds";
-    if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
-        goto fail;
+    if ((rc = RAW(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC, 0, 0)) < 0)
+        goto fail_rc;
     stage = "rlimits";
-    if (setrlimit(RLIMIT_CORE, &no_core) < 0 || setrlimit(RLIMIT_CPU, &c->rl_cpu) < 0 ||
-        setrlimit(RLIMIT_FSIZE, &c->rl_fsize) < 0 || setrlimit(RLIMIT_NOFILE, &c->rl_nofile) < 0 ||
-        setrlimit(RLIMIT_NPROC, &c->rl_nproc) < 0)
-        goto fail;
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+        if ((rc = RAW(SYS_prlimit64, 0, limits[i].resource, limits[i].rl, 0, 0)) < 0)
+            goto fail_rc;
     /* The bounding set is empty already (the reaper's, see prepare); the ambient set
-     * in one call (libcap's cap_reset_ambient probes every capability first). */
+     * in one call; then every other set (permitted, effective, inheritable). */
     stage = "drop capabilities";
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
-        cap_set_proc(c->sb->no_caps) < 0)
-        goto fail;
-
-    /* From here on raw syscalls only (see NO_SANITIZE); errors come back as -errno. */
+    if ((rc = RAW(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)) < 0 ||
+        (rc = RAW(SYS_capset, &cap_header, no_caps, 0, 0, 0)) < 0)
+        goto fail_rc;
     stage = "address-space limit";
     if ((rc = RAW(SYS_prlimit64, 0, RLIMIT_AS, &c->rl_as, 0, 0)) < 0)
         goto fail_rc;
@@ -498,31 +509,32 @@ static NO_SANITIZE int task_main(void *arg)
     }
     rc = RAW(SYS_execve, c->argv[0], c->argv, c->envp ? c->envp : empty_env, 0, 0);
     die(REPORT_FD, SANDBOX_REPORT_EXEC_FAILED, "execve", (int)-rc);
-fail:
-    die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, stage, errno);
 fail_rc:
     die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, stage, (int)-rc);
 }
 
 /* ---- pid 1 ------------------------------------------------------------------------ */
 
-/* Put the pipes at 0..3 and close everything else the daemon had open. */
+/* Put the pipes at 0..3 (and a pooled sandbox's request pipe at REQUEST_FD) and close
+ * everything else the daemon had open. */
 static void arrange_fds(const struct sandbox_child_ctx *c)
 {
-    int src[4] = {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->report_fd};
+    int src[5] = {c->stdin_fd, c->stdout_fd, c->stderr_fd, c->report_fd, c->go_fd};
+    const int dst[5] = {0, 1, 2, REPORT_FD, REQUEST_FD};
+    const int n = c->pooled ? 5 : 4;
     bool low = false;
 
-    /* A source among the targets (the daemon had 0..3 closed): first move them all above,
+    /* A source among the targets (the daemon had 0..5 closed): first move them all above,
      * so that no dup2 clobbers a source.  Usually they are above already. */
-    for (int i = 0; i < 4; i++)
-        low = low || src[i] < 4;
-    for (int i = 0; low && i < 4; i++)
+    for (int i = 0; i < n; i++)
+        low = low || src[i] <= REQUEST_FD;
+    for (int i = 0; low && i < n; i++)
         if ((src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
             die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dup", errno);
-    for (int i = 0; i < 4; i++)
-        if (dup2(src[i], i) < 0)
+    for (int i = 0; i < n; i++)
+        if (dup2(src[i], dst[i]) < 0)
             die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "dup2", errno);
-    if (close_range(4, ~0u, 0) < 0)
+    if (close_range(4, 4, 0) < 0 || close_range(REQUEST_FD + (c->pooled ? 1 : 0), ~0u, 0) < 0)
         die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "close_range", errno);
 }
 
@@ -613,6 +625,34 @@ static __attribute__((noreturn)) void reap(pid_t task, int listener)
     }
 }
 
+/* A pooled sandbox (sandbox_pool.c): everything up to here is ready; say so and wait,
+ * in raw syscalls (the pool thread whose errno we share goes on working), for the
+ * request: one byte once the spawning thread has filled in our ctx (argv, envp, limits)
+ * and moved us into the spawn's cgroup.  EOF: the pool discards us. */
+static void wait_request(struct sandbox_child_ctx *c)
+{
+    struct sandbox_report ready;
+    char go;
+    long rc;
+
+    memset(&ready, 0, sizeof(ready));
+    ready.kind = SANDBOX_REPORT_READY;
+    raw_report(REPORT_FD, &ready);
+    do
+        rc = RAW(SYS_read, REQUEST_FD, &go, 1, 0, 0);
+    while (rc == -EINTR);
+    if (rc != 1)
+        raw_exit(0);
+    RAW(SYS_close, REQUEST_FD, 0, 0, 0, 0);
+    /* The pool thread's background policy is not the task's (fair to fair, same nice:
+     * no privilege needed). */
+    const struct sched_param none = {0};
+    if (c->sched_other && (rc = RAW(SYS_sched_setscheduler, 0, SCHED_OTHER, &none, 0, 0)) < 0)
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "scheduling policy", (int)-rc);
+    if ((rc = RAW(SYS_unshare, CLONE_NEWCGROUP, 0, 0, 0, 0)) < 0)
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "cgroup namespace", (int)-rc);
+}
+
 int sandbox_child_main(void *arg)
 {
     struct sandbox_child_ctx *c = arg;
@@ -647,8 +687,9 @@ int sandbox_child_main(void *arg)
         rc = RAW(SYS_setresuid, SANDBOX_TASK_ID, SANDBOX_TASK_ID, SANDBOX_TASK_ID, 0, 0);
     if (rc < 0)
         die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "set ids", (int)-rc);
-    /* After the spawning thread moved us into the spawn's cgroup: that is the root. */
-    if (unshare(CLONE_NEWCGROUP) < 0)
+    /* After the spawning thread moved us into the spawn's cgroup: that is the root.  A
+     * pooled sandbox is moved at its request (wait_request). */
+    if (!c->pooled && unshare(CLONE_NEWCGROUP) < 0)
         die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "cgroup namespace", errno);
     if (sethostname(c->p->hostname, strlen(c->p->hostname)) < 0)
         die(c->report_fd, SANDBOX_REPORT_SETUP_FAILED, "sethostname", errno);
@@ -660,16 +701,18 @@ int sandbox_child_main(void *arg)
     if (c->p->bpf && c->p->bpf->uses_notify) {
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
-        int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 are taken */
+        int sfd = signalfd(-1, &chld, SFD_CLOEXEC); /* lands on 4: 0..3 (5) are taken */
         if (sfd < 0 || (sfd != SIGNAL_FD && dup2(sfd, SIGNAL_FD) < 0))
             die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "signalfd", errno);
     }
+    if (c->pooled)
+        wait_request(c);
 
     c->listener_fd = -1;
     task = clone(task_main, c->task_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD,
                  c);
-    if (task < 0)
-        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "clone task", errno);
+    if (task < 0) /* errno may be a running thread's (pooled): not read */
+        die(REPORT_FD, SANDBOX_REPORT_SETUP_FAILED, "clone task", c->pooled ? EAGAIN : errno);
 
     /* The task has exec'd (or failed and said so): its pipes are its own now. */
     RAW(SYS_close, 0, 0, 0, 0, 0);

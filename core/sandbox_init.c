@@ -77,7 +77,7 @@ static int make_shared_netns(struct sandbox *sb)
 int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, char *err,
                  size_t err_size)
 {
-    static const struct sandbox_settings defaults;
+    static const struct sandbox_settings defaults = {.pool_size = SANDBOX_POOL_DEFAULT};
     struct sandbox *sb;
     int rc;
 
@@ -107,11 +107,6 @@ int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, 
     sb->seccomp_notify = seccomp_action_available(SECCOMP_RET_USER_NOTIF);
     sb->cap_bits = (int)cap_max_bits();
     sb->workdirs = sandbox_workdirs_new();
-    if (!(sb->no_caps = cap_init())) {
-        rc = -ENOMEM;
-        SANDBOX_ERR(err, err_size, "out of memory");
-        goto fail;
-    }
     /* Without it (say, root without CAP_SYS_ADMIN in a container) each spawn makes its own:
      * slower, not weaker. */
     if (sb->is_root && !settings->private_netns && make_shared_netns(sb) < 0) {
@@ -123,6 +118,10 @@ int sandbox_init(const struct sandbox_settings *settings, struct sandbox **out, 
         snprintf(sb->cgroup.reason, sizeof(sb->cgroup.reason), "disabled by settings");
     else
         sandbox_cgroup_detect(settings->cgroup_parent, &sb->cgroup);
+    if ((rc = sandbox_pools_start(sb, settings->pool_size, settings->pool_workdir_parent)) < 0) {
+        SANDBOX_ERR(err, err_size, "cannot start the pool thread: %s", strerror(-rc));
+        goto fail;
+    }
     *out = sb;
     return 0;
 fail:
@@ -134,12 +133,11 @@ void sandbox_fini(struct sandbox *sb)
 {
     if (!sb)
         return;
+    sandbox_pools_stop(sb); /* first: its sandboxes use the rest */
     if (sb->shared_netns_fd >= 0)
         close(sb->shared_netns_fd);
     if (sb->host_netns_fd >= 0)
         close(sb->host_netns_fd);
-    if (sb->no_caps)
-        cap_free(sb->no_caps);
     sandbox_workdirs_free(sb->workdirs);
     free(sb);
 }
@@ -162,6 +160,7 @@ json_t *sandbox_capabilities_json(const struct sandbox *sb)
 int sandbox_profile_compile(const struct sandbox *sb, struct sandbox_profile *p, char *err,
                             size_t err_size)
 {
+    sandbox_pool_detach(p); /* its sandboxes read p->bpf and p->root */
     struct sandbox_bpf *bpf;
     int rc = sandbox_seccomp_compile(p, sb->seccomp_notify, &bpf, err, err_size);
     if (rc < 0)
@@ -176,5 +175,11 @@ int sandbox_profile_compile(const struct sandbox *sb, struct sandbox_profile *p,
     p->bpf = bpf;
     sandbox_root_free(p->root);
     p->root = root;
+    /* After the root: a new pool (the old one's sandboxes have the old filter's
+     * listener choice and the old template). */
+    if ((rc = sandbox_pool_attach(sb, p)) < 0) {
+        SANDBOX_ERR(err, err_size, "out of memory");
+        return rc;
+    }
     return 0;
 }

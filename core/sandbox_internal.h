@@ -31,9 +31,9 @@ struct sandbox {
     int host_netns_fd;       /* to return the calling thread to, or -1 */
     bool seccomp_notify;     /* SECCOMP_RET_USER_NOTIF usable: killed syscalls get named */
     bool clone_vm;           /* children share our memory until exec (no page-table copy) */
-    cap_t no_caps;           /* an empty capability set, made here so children never allocate */
     int cap_bits;            /* capabilities the kernel knows (cap_max_bits) */
     struct sandbox_workdirs *workdirs; /* spare and removed work dirs (sandbox_spawn.c) */
+    struct sandbox_pools *pools; /* ready sandboxes and their thread (sandbox_pool.c), or NULL */
     struct sandbox_cgroup_info {
         bool available;
         char path[PATH_MAX]; /* parent cgroup dir (host path) */
@@ -121,6 +121,7 @@ enum sandbox_report_kind {
     SANDBOX_REPORT_EXECED,           /* the task started; the reaper runs */
     SANDBOX_REPORT_STATUS,           /* the task ended (si_*, ru, seccomp) */
     SANDBOX_REPORT_TEMPLATE,         /* a root template is ready (fd passed along) */
+    SANDBOX_REPORT_READY,            /* a pooled sandbox waits for its request */
 };
 
 /* One message from the sandbox's pid 1 to the spawning thread.  Smaller than
@@ -149,6 +150,10 @@ struct sandbox_child_ctx {
     const char *work_dir;     /* host path: the per-attempt work dir; in the child's own
                                  mount namespace also the mount point of the new root */
     int go_fd, report_fd, stdin_fd, stdout_fd, stderr_fd;
+    bool pooled;              /* made ahead (sandbox_pool.c): after the root, report READY
+                                 and wait for a byte on go_fd; argv, envp and the limits
+                                 are filled in by then */
+    bool sched_other;         /* pooled: made SCHED_BATCH, back to SCHED_OTHER at the request */
     bool drop_groups;         /* setgroups(0) allowed (root mapped our ids) */
     struct rlimit rl_cpu, rl_as, rl_fsize, rl_nofile, rl_nproc;
     void *task_stack_top;     /* for the vfork-style clone of the task */
@@ -195,5 +200,62 @@ void sandbox_workdirs_free(struct sandbox_workdirs *wd);
 
 /* Map the task's ids in pid's user namespace (sandbox_spawn.c); *stage names the file. */
 int sandbox_write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage);
+
+/* Like sandbox_root_take, also saying which template the fd is (*gen: a number no other
+ * template of any profile has; 0 with -1). */
+int sandbox_root_take_gen(const struct sandbox *sb, const struct sandbox_profile *p,
+                          uint64_t *gen);
+/* The generation of p's current template after the same check sandbox_root_take makes
+ * (which may rebuild it), without an fd; 0 when spawns must build their root. */
+uint64_t sandbox_root_current(const struct sandbox *sb, const struct sandbox_profile *p);
+
+/* Shared with sandbox_pool.c (sandbox_spawn.c). */
+#define SANDBOX_CHILD_STACK (256 * 1024)
+int sandbox_new_work_dir(char *buf, size_t size, const char *parent);
+void sandbox_remove_tree(const char *path);
+/* stdin, stdout, stderr, go: close-on-exec; report: also non-blocking; our ends of the
+ * stdio pipes non-blocking. */
+int sandbox_make_pipes(int stdin_p[2], int stdout_p[2], int stderr_p[2], int report_p[2],
+                       int go_p[2]);
+/* Clone a reaper (sandbox_child_main) into its namespaces; the caller blocked every signal. */
+int sandbox_clone_reaper(const struct sandbox *sb, const struct sandbox_profile *p,
+                         struct sandbox_child_ctx *c, char *stack_top, int *pidfd, pid_t *pid);
+
+/* ---- the pool of ready sandboxes (sandbox_pool.c) ---------------------------------- */
+
+/* One sandbox made ahead, up to its request; handed to one spawn. */
+struct sandbox_pooled {
+    struct sandbox_child_ctx ctx; /* the reaper reads it at its request: fill, then go */
+    char work[PATH_MAX];      /* its own fresh work dir, owned by the task's host uid */
+    int work_fd;              /* O_PATH on it */
+    int stdin_w, stdout_r, stderr_r, report_r, go_w, pidfd;
+    pid_t pid;
+    char *stacks;             /* 2 * SANDBOX_CHILD_STACK: the reaper's and the task's */
+    uint64_t gen;             /* the root template it cloned */
+    uint64_t ready_us;
+    struct sandbox_pools *pools; /* where its stacks go back */
+    struct sandbox_pooled *next;
+};
+
+int sandbox_pools_start(struct sandbox *sb, unsigned size, const char *parent);
+void sandbox_pools_stop(struct sandbox *sb);
+/* A pool for p (sandbox_profile_compile); p->pool.  NULL = none (off, not poolable). */
+int sandbox_pool_attach(const struct sandbox *sb, struct sandbox_profile *p);
+/* Discard p's pool (sandbox_profile_free, recompiling). */
+void sandbox_pool_detach(struct sandbox_profile *p);
+/* For one spawn: a ready sandbox for parent, or NULL (take the cold path).  The caller
+ * owns it: go byte, supervise, reap, then sandbox_pooled_free.  *counted: set when the
+ * spawn was counted as running (then call sandbox_pool_done at its end). */
+struct sandbox_pooled *sandbox_pool_take(const struct sandbox *sb, const struct sandbox_profile *p,
+                                         const char *parent, bool *counted);
+/* The end of a spawn that sandbox_pool_take counted (*counted), pooled or cold: the pool
+ * thread refills when spawns leave a cpu to spare.  Called once the spawn has reaped
+ * its sandbox: a refill running while the task starts (in the daemon's memory) or while
+ * the namespace is torn down slows the spawn more than this wake-up costs it (see
+ * docs/sandbox.md, "The pool"). */
+void sandbox_pool_done(const struct sandbox *sb);
+/* Free what the spawn did not take over (fds left >= 0, stacks, ctx); the reaper must
+ * have been reaped (its stack). */
+void sandbox_pooled_free(struct sandbox_pooled *e);
 
 #endif /* TEL_SANDBOX_INTERNAL_H */

@@ -50,6 +50,7 @@ void sandbox_profile_free(struct sandbox_profile *p)
     strv_free(&p->seccomp.allow);
     strv_free(&p->seccomp.deny);
     strv_free(&p->seccomp.kill);
+    sandbox_pool_detach(p); /* first: its waiting sandboxes read the rest */
     sandbox_seccomp_free(p->bpf);
     sandbox_root_free(p->root);
     memset(p, 0, sizeof(*p));

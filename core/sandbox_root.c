@@ -73,6 +73,7 @@ struct source_mark {
 struct template {
     int fd;                   /* the detached tree, or -1: could not be built */
     int mounts_fd;            /* /proc/self/mountinfo, or -1 */
+    uint64_t gen;             /* unique among every profile's templates (pooled sandboxes) */
     uint64_t built_us;
     size_t n;
     struct source_mark *marks;
@@ -273,7 +274,9 @@ static struct template *template_build(const struct sandbox *sb, const struct sa
     struct template *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    static uint64_t generations;
     t->fd = -1;
+    t->gen = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
     t->built_us = now_us();
     /* Watched from before the marks, the marks taken before the build: whatever
      * changes meanwhile makes the template look stale, never fresh. */
@@ -347,13 +350,16 @@ bool sandbox_root_ready(const struct sandbox_profile *p)
     return ready;
 }
 
-int sandbox_root_take(const struct sandbox *sb, const struct sandbox_profile *p)
+/* sandbox_root_take's check; with want_fd a new fd of the current template. */
+static int take(const struct sandbox *sb, const struct sandbox_profile *p, bool want_fd,
+                uint64_t *gen)
 {
     struct sandbox_root *r = p->root;
     struct template *check = NULL;
     bool changed = false;
     int fd = -1;
 
+    *gen = 0;
     if (!r || !r->usable)
         return -1;
     uint64_t now = now_us();
@@ -369,8 +375,11 @@ int sandbox_root_take(const struct sandbox *sb, const struct sandbox_profile *p)
         check = r->cur;
         changed = r->mounts_changed;
     }
-    if (r->cur && r->cur->fd >= 0)
-        fd = fcntl(r->cur->fd, F_DUPFD_CLOEXEC, 0);
+    if (r->cur && r->cur->fd >= 0) {
+        *gen = r->cur->gen;
+        if (want_fd)
+            fd = fcntl(r->cur->fd, F_DUPFD_CLOEXEC, 0);
+    }
     pthread_mutex_unlock(&r->lock);
     if (!check)
         return fd;
@@ -384,7 +393,8 @@ int sandbox_root_take(const struct sandbox *sb, const struct sandbox_profile *p)
     if (fresh) {
         r->cur = fresh;
         r->mounts_changed = false;
-        if (fresh->fd >= 0)
+        *gen = fresh->fd >= 0 ? fresh->gen : 0;
+        if (fresh->fd >= 0 && want_fd)
             fresh_fd = fcntl(fresh->fd, F_DUPFD_CLOEXEC, 0);
     }
     r->checking = false;
@@ -397,4 +407,26 @@ int sandbox_root_take(const struct sandbox *sb, const struct sandbox_profile *p)
         fd = fresh_fd;
     }
     return fd;
+}
+
+int sandbox_root_take_gen(const struct sandbox *sb, const struct sandbox_profile *p,
+                          uint64_t *gen)
+{
+    int fd = take(sb, p, true, gen);
+    if (fd < 0)
+        *gen = 0;
+    return fd;
+}
+
+int sandbox_root_take(const struct sandbox *sb, const struct sandbox_profile *p)
+{
+    uint64_t gen;
+    return take(sb, p, true, &gen);
+}
+
+uint64_t sandbox_root_current(const struct sandbox *sb, const struct sandbox_profile *p)
+{
+    uint64_t gen;
+    take(sb, p, false, &gen);
+    return gen;
 }

@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#define CHILD_STACK (256 * 1024)
+#define CHILD_STACK SANDBOX_CHILD_STACK
 #define MB (1024ull * 1024ull)
 
 /* Everything one spawn owns; released in one place. */
@@ -52,6 +52,8 @@ struct spawn {
     int work_fd;              /* O_PATH, held past the removal (see workdir_hold) */
     bool keep_work;           /* workdir = "keep" */
     bool work_removed;        /* removed early (see supervise) */
+    bool reaped;
+    struct sandbox_pooled *pooled; /* made ahead (sandbox_pool.c), or NULL */
 };
 
 static void close_fd(int *fd)
@@ -104,7 +106,7 @@ static int open_entry(const char *path, const struct stat *st, int type, struct 
     return 0;
 }
 
-static void remove_tree(const char *path)
+void sandbox_remove_tree(const char *path)
 {
     /* Most tasks leave nothing behind: one rmdir, no walk. */
     if (rmdir(path) == 0 || errno == ENOENT)
@@ -235,7 +237,7 @@ void sandbox_workdirs_free(struct sandbox_workdirs *wd)
     free(wd);
 }
 
-static int new_dir(char *buf, size_t size, const char *parent)
+int sandbox_new_work_dir(char *buf, size_t size, const char *parent)
 {
     int n = snprintf(buf, size, "%s/tel-sandbox-XXXXXX", parent);
     if (n < 0 || (size_t)n >= size) {
@@ -305,7 +307,7 @@ static void workdirs_tidy(struct sandbox_workdirs *wd, const char *parent)
     pthread_mutex_unlock(&wd->lock);
     for (size_t i = 0; i < n_held; i++)
         close(held[i]);
-    if (full || new_dir(path, sizeof(path), parent) < 0)
+    if (full || sandbox_new_work_dir(path, sizeof(path), parent) < 0)
         return;
     dup_path = strdup(path);
     dup_parent = strdup(parent);
@@ -329,7 +331,7 @@ static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *
     int rc;
     s->parent = parent ? parent : "/tmp";
     if (!spare_take(sb->workdirs, s->parent, s->work, sizeof(s->work)) &&
-        (rc = new_dir(s->work, sizeof(s->work), s->parent)) < 0)
+        (rc = sandbox_new_work_dir(s->work, sizeof(s->work), s->parent)) < 0)
         return rc;
     /* The task (sb->host_uid) writes there; nobody else may. */
     if (sb->is_root && chown(s->work, sb->host_uid, sb->host_gid) < 0)
@@ -374,26 +376,27 @@ static char *thread_stacks(void)
     return stacks;
 }
 
-static int make_pipes(struct spawn *s)
+int sandbox_make_pipes(int stdin_p[2], int stdout_p[2], int stderr_p[2], int report_p[2],
+                       int go_p[2])
 {
-    int *pairs[] = {s->stdin_p, s->stdout_p, s->stderr_p, s->go_p};
+    int *pairs[] = {stdin_p, stdout_p, stderr_p, go_p};
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
         if (pipe2(pairs[i], O_CLOEXEC) < 0)
             return -errno;
-    /* Both report ends may: the reaper writes at most three reports (< PIPE_BUF each)
+    /* Both report ends may: the reaper writes at most four reports (< PIPE_BUF each)
      * into an empty 64 KB pipe. */
-    if (pipe2(s->report_p, O_CLOEXEC | O_NONBLOCK) < 0)
+    if (pipe2(report_p, O_CLOEXEC | O_NONBLOCK) < 0)
         return -errno;
     /* Our ends never block: one poll loop serves them all. */
-    fcntl(s->stdin_p[1], F_SETFL, O_NONBLOCK);
-    fcntl(s->stdout_p[0], F_SETFL, O_NONBLOCK);
-    fcntl(s->stderr_p[0], F_SETFL, O_NONBLOCK);
+    fcntl(stdin_p[1], F_SETFL, O_NONBLOCK);
+    fcntl(stdout_p[0], F_SETFL, O_NONBLOCK);
+    fcntl(stderr_p[0], F_SETFL, O_NONBLOCK);
     return 0;
 }
 
 /* Clone the sandbox's pid 1 into its namespaces. */
-static int start_child(const struct sandbox *sb, const struct sandbox_profile *p,
-                       struct sandbox_child_ctx *c, struct spawn *s)
+int sandbox_clone_reaper(const struct sandbox *sb, const struct sandbox_profile *p,
+                         struct sandbox_child_ctx *c, char *stack_top, int *pidfd, pid_t *pid)
 {
     int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
                 CLONE_PIDFD | (sb->clone_vm ? CLONE_VM : 0);
@@ -407,8 +410,8 @@ static int start_child(const struct sandbox *sb, const struct sandbox_profile *p
             flags |= CLONE_NEWNET;
     }
     /* No exit signal: the daemon gets no SIGCHLD and waitpid(-1) cannot steal it. */
-    s->pid = clone(sandbox_child_main, s->stacks + 2 * CHILD_STACK, flags, c, &s->pidfd);
-    if (s->pid < 0)
+    *pid = clone(sandbox_child_main, stack_top, flags, c, pidfd);
+    if (*pid < 0)
         rc = -errno;
     if (switched && setns(sb->host_netns_fd, CLONE_NEWNET) < 0)
         abort(); /* a worker cut off from the host network must not go on */
@@ -565,6 +568,7 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
 static void reap_child(struct spawn *s)
 {
     siginfo_t si;
+    s->reaped = true;
     memset(&si, 0, sizeof(si));
     /* Raw: glibc's waitid has no rusage argument. */
     if (syscall(SYS_waitid, P_PIDFD, s->pidfd, &si, WEXITED | __WALL,
@@ -585,11 +589,70 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
         if (keep_work)
             res->workdir = strdup(s->work);
         else
-            remove_tree(s->work);
+            sandbox_remove_tree(s->work);
     }
     workdir_hold(s->workdirs, &s->work_fd);
     sandbox_capture_free(&s->out);
     sandbox_capture_free(&s->err);
+}
+
+/* Take over a pooled sandbox's parts: its work dir, our ends of its pipes, its pidfd. */
+static void adopt(struct spawn *s, struct sandbox_pooled *e, const char *parent)
+{
+    s->pooled = e;
+    s->parent = parent;
+    strcpy(s->work, e->work);
+    s->work_fd = e->work_fd;
+    if (s->keep_work)
+        close_fd(&s->work_fd); /* held only past a removal (workdir_hold) */
+    s->stdin_p[1] = e->stdin_w;
+    s->stdout_p[0] = e->stdout_r;
+    s->stderr_p[0] = e->stderr_r;
+    s->report_p[0] = e->report_r;
+    s->go_p[1] = e->go_w;
+    s->pidfd = e->pidfd;
+    s->pid = e->pid;
+    e->work_fd = e->stdin_w = e->stdout_r = e->stderr_r = e->report_r = e->go_w = e->pidfd = -1;
+}
+
+/* Undo adopt for a pooled sandbox that cannot serve (dead): kill and reap what is left
+ * of it, close our ends, remove its work dir and the cgroup made for it. */
+static void drop_pooled(struct spawn *s)
+{
+    int *fds[] = {&s->stdin_p[1], &s->stdout_p[0], &s->stderr_p[0], &s->report_p[0],
+                  &s->go_p[1], &s->pidfd, &s->work_fd};
+    kill_sandbox(s);
+    reap_child(s);
+    s->reaped = false;
+    s->have_ru = false;
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        close_fd(fds[i]);
+    sandbox_remove_tree(s->work);
+    s->work[0] = '\0';
+    if (s->cgroup[0])
+        sandbox_cgroup_remove(s->cgroup);
+    s->cgroup[0] = '\0';
+    sandbox_pooled_free(s->pooled);
+    s->pooled = NULL;
+}
+
+/* The thread's own signal mask back, without a SIGPIPE we caused meanwhile. */
+static void restore_signals(const sigset_t *old)
+{
+    sigset_t pipe_only;
+    struct timespec zero = {0, 0};
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    if (!sigismember(old, SIGPIPE))
+        while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
+            ;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Can this spawn use a sandbox made ahead?  Not with binds of its own. */
+static bool poolable(const struct sandbox_spawn_args *a)
+{
+    return !a->extra_ro_binds || !a->extra_ro_binds[0];
 }
 
 int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
@@ -597,15 +660,17 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
 {
     struct spawn s = {.pidfd = -1, .template_fd = -1, .workdirs = sb->workdirs,
                       .work_fd = -1, .keep_work = p->workdir == SANDBOX_WORKDIR_KEEP};
-    struct sandbox_child_ctx c;
+    struct sandbox_child_ctx cold, *c = &cold;
     double factor = a->memory_factor > 0 ? a->memory_factor : 1.0;
     sigset_t all, old;
     const char *stage = "work dir";
+    const char *parent = a->workdir_parent ? a->workdir_parent : "/tmp";
     uint64_t start = now_us();
+    bool counted = false;     /* by the pool: sandbox_pool_done at the end */
     int rc;
 
     memset(res, 0, sizeof(*res));
-    memset(&c, 0, sizeof(c));
+    memset(&cold, 0, sizeof(cold));
     int *init_fds[] = {s.stdin_p, s.stdout_p, s.stderr_p, s.report_p, s.go_p};
     for (size_t i = 0; i < 5; i++)
         init_fds[i][0] = init_fds[i][1] = -1;
@@ -630,11 +695,22 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         s.out.mirror_fd = a->mirror_fds[0];
         s.err.mirror_fd = a->mirror_fds[1];
     }
-    if ((rc = make_work_dir(&s, sb, a->workdir_parent)) < 0)
-        goto out;
-    stage = "pipes";
-    if ((rc = make_pipes(&s)) < 0)
-        goto out;
+    /* A sandbox made ahead (namespaces, ids, root, /proc, /tmp, its own fresh /work,
+     * pipes): only the request is left.  Otherwise: all of it, here. */
+    struct sandbox_pooled *pooled = poolable(a) ? sandbox_pool_take(sb, p, parent, &counted)
+                                                : NULL;
+    if (pooled) {
+        adopt(&s, pooled, parent);
+        res->pooled = true;
+    }
+cold:
+    if (!pooled) {
+        if ((rc = make_work_dir(&s, sb, a->workdir_parent)) < 0)
+            goto out;
+        stage = "pipes";
+        if ((rc = sandbox_make_pipes(s.stdin_p, s.stdout_p, s.stderr_p, s.report_p, s.go_p)) < 0)
+            goto out;
+    }
     stage = "cgroup";
     if (sb->cgroup.available &&
         (rc = sandbox_cgroup_create(&sb->cgroup,
@@ -644,30 +720,57 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
         s.cgroup[0] = '\0';
         goto out;
     }
+    if (pooled) {
+        /* Read by the reaper once it has the request byte. */
+        c = &pooled->ctx;
+        c->argv = a->argv;
+        c->envp = a->envp;
+        c->listener_fd = -1;
+        prepare_limits(p, factor, s.cgroup[0] != '\0', c);
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        if ((s.cgroup[0] && sandbox_cgroup_add_pid(s.cgroup, s.pid) < 0) ||
+            write(s.go_p[1], "r", 1) != 1) {
+            /* It died while it waited (killed from outside): this spawn builds its own. */
+            drop_pooled(&s);
+            restore_signals(&old);
+            pooled = NULL;
+            res->pooled = false;
+            c = &cold;
+            goto cold;
+        }
+        close_fd(&s.go_p[1]);
+        supervise(&s, a);
+        if (s.cgroup[0])
+            s.facts.oom_kills = sandbox_cgroup_oom_kills(s.cgroup);
+        reap_child(&s);
+        rc = 0;
+        goto unmask;
+    }
     stage = "child stacks";
     if (!(s.stacks = thread_stacks())) {
         rc = -ENOMEM;
         goto out;
     }
-    c.sb = sb;
-    c.p = p;
-    c.argv = a->argv;
-    c.envp = a->envp;
-    c.extra_ro_binds = a->extra_ro_binds;
+    c->sb = sb;
+    c->p = p;
+    c->argv = a->argv;
+    c->envp = a->envp;
+    c->extra_ro_binds = a->extra_ro_binds;
     /* Extra binds are this spawn's own: no template has them. */
     if (!a->extra_ro_binds || !a->extra_ro_binds[0])
         s.template_fd = sandbox_root_take(sb, p);
-    c.template_fd = s.template_fd;
-    c.work_dir = s.work;
-    c.go_fd = s.go_p[0];
-    c.report_fd = s.report_p[1];
-    c.stdin_fd = s.stdin_p[0];
-    c.stdout_fd = s.stdout_p[1];
-    c.stderr_fd = s.stderr_p[1];
-    c.drop_groups = sb->is_root;
-    c.task_stack_top = s.stacks + CHILD_STACK;
-    c.listener_fd = -1;
-    prepare_limits(p, factor, s.cgroup[0] != '\0', &c);
+    c->template_fd = s.template_fd;
+    c->work_dir = s.work;
+    c->go_fd = s.go_p[0];
+    c->report_fd = s.report_p[1];
+    c->stdin_fd = s.stdin_p[0];
+    c->stdout_fd = s.stdout_p[1];
+    c->stderr_fd = s.stderr_p[1];
+    c->drop_groups = sb->is_root;
+    c->task_stack_top = s.stacks + CHILD_STACK;
+    c->listener_fd = -1;
+    prepare_limits(p, factor, s.cgroup[0] != '\0', c);
 
     /* Signals stay blocked here until the end: the child starts with every signal
      * blocked (it must not run the daemon's handlers), and a task that closes its stdin
@@ -675,7 +778,7 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     stage = "clone";
-    if ((rc = start_child(sb, p, &c, &s)) < 0)
+    if ((rc = sandbox_clone_reaper(sb, p, c, s.stacks + 2 * CHILD_STACK, &s.pidfd, &s.pid)) < 0)
         goto unmask;
     if ((rc = sandbox_write_id_maps(sb, s.pid, &stage)) < 0 ||
         (s.cgroup[0] && (stage = "cgroup.procs", rc = sandbox_cgroup_add_pid(s.cgroup, s.pid)) < 0)) {
@@ -703,18 +806,13 @@ int sandbox_spawn(const struct sandbox *sb, const struct sandbox_profile *p,
     reap_child(&s);
     rc = 0;
 unmask:
-    {
-        /* Drop a SIGPIPE we caused before the thread's own mask returns. */
-        sigset_t pipe_only;
-        struct timespec zero = {0, 0};
-        sigemptyset(&pipe_only);
-        sigaddset(&pipe_only, SIGPIPE);
-        if (!sigismember(&old, SIGPIPE))
-            while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
-                ;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
+    restore_signals(&old);
 out:
+    /* A pooled sandbox not run (its set-up failed here): gone before its stack is. */
+    if (s.pooled && !s.reaped) {
+        kill_sandbox(&s);
+        reap_child(&s);
+    }
     if (rc < 0) {
         s.facts.setup_errno = -rc;
         s.facts.setup_stage = stage;
@@ -738,5 +836,8 @@ out:
                          : NULL;
     res->wall_us = now_us() - start;
     spawn_release(&s, p->workdir == SANDBOX_WORKDIR_KEEP, res);
+    sandbox_pooled_free(s.pooled);
+    if (counted)
+        sandbox_pool_done(sb);
     return rc;
 }

@@ -13,9 +13,11 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <glob.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -647,10 +649,19 @@ static void test_spawn_root_template_fresh(void **state)
     snprintf(to, sizeof(to), "%s/f", dir);
     assert_int_equal(rename(from, to), 0);
     write_text(dir, "late", "late\n");
+    /* The pool full of sandboxes cloned from the old template: none may serve. */
+    bool pool = sandbox_pool_wait_ready(&p, 10000) == 0;
     nanosleep(&(struct timespec){0, (SANDBOX_ROOT_CHECK_MS + 50) * 1000000L}, NULL);
     assert_int_equal(run_with(env, &p, script, NULL, &r), 0);
-    assert_string_equal(r.out, "two\nlate\n");
+    assert_string_equal(r.out, "two\nlate\n"); /* pooled or not: either way the new tree */
     sandbox_result_free(&r);
+    if (pool) { /* made from the new template */
+        assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+        assert_int_equal(run_with(env, &p, script, NULL, &r), 0);
+        assert_string_equal(r.out, "two\nlate\n");
+        assert_true(r.pooled);
+        sandbox_result_free(&r);
+    }
     assert_true(sandbox_root_ready(&p));
     sandbox_profile_free(&p);
     snprintf(script, sizeof(script), "rm -rf '%s'", dir);
@@ -675,8 +686,9 @@ static void test_spawn_private_parent(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "x\n");
     sandbox_result_free(&r);
-    /* The work dir inside is gone; what is left is a spare made for a later spawn: a new,
-     * empty directory of ours (not the task's), which sandbox_fini removes. */
+    /* The work dir inside is gone; what is left is a spare made for a later spawn (a new,
+     * empty directory of ours) or the work dir of a sandbox made ahead for one (the pool:
+     * new, empty, the task's host uid's), which sandbox_fini removes. */
     DIR *d = opendir(parent);
     struct dirent *e;
     assert_non_null(d);
@@ -686,7 +698,7 @@ static void test_spawn_private_parent(void **state)
             continue;
         assert_int_equal(fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_true(S_ISDIR(st.st_mode));
-        assert_int_equal(st.st_uid, 0);
+        assert_true(st.st_uid == 0 || st.st_uid == 65534);
         assert_int_equal(st.st_nlink, 2);
         assert_int_equal(strncmp(e->d_name, "tel-sandbox-", 12), 0);
     }
@@ -744,9 +756,12 @@ static void test_spawn_concurrent(void **state)
     NEED_SANDBOX(env);
     /* A spawn keeps its removed work dir open until a later spawn's task runs (the
      * inode's release waits for the disk): one spawn before each count, so that each
-     * finds exactly one held. */
-    assert_int_equal(run_sh(env, "true", NULL, 10000, -1, &r), 0);
+     * finds exactly one held (a task that runs a while: one that has ended by the time
+     * we hear it started leaves the chores to a later spawn); and the pool full (its
+     * sandboxes hold our ends of their pipes). */
+    assert_int_equal(run_sh(env, "sleep 0.05", NULL, 10000, -1, &r), 0);
     sandbox_result_free(&r);
+    sandbox_pool_wait_ready(&env->p, 10000);
     int fds = count_fds();
     for (int i = 0; i < 3; i++) {
         w[i] = (struct spawner){env, 0};
@@ -756,15 +771,18 @@ static void test_spawn_concurrent(void **state)
         pthread_join(t[i], NULL);
         assert_int_equal(w[i].ok, 15);
     }
-    assert_int_equal(run_sh(env, "true", NULL, 10000, -1, &r), 0);
+    assert_int_equal(run_sh(env, "sleep 0.05", NULL, 10000, -1, &r), 0);
     sandbox_result_free(&r);
+    sandbox_pool_wait_ready(&env->p, 10000);
     assert_int_equal(count_fds(), fds);
 }
 
-static void test_spawn_with_cgroup_dir(void **state)
+/* A spawn through a (stand-in) cgroup dir, with sandboxes made ahead or not: either way
+ * the sandbox is moved into the spawn's cgroup before the task starts, and the task's
+ * cgroup namespace is rooted there. */
+static void spawn_with_cgroup_dir(struct spawn_env *env, unsigned pool_size)
 {
-    struct spawn_env *env = *state;
-    struct sandbox_settings settings = {0};
+    struct sandbox_settings settings = {.pool_size = pool_size};
     struct sandbox *sb;
     struct sandbox_profile p;
     struct sandbox_result r;
@@ -784,10 +802,15 @@ static void test_spawn_with_cgroup_dir(void **state)
     json_decref(caps);
     assert_int_equal(sandbox_profile_default(&p), 0);
     assert_int_equal(sandbox_profile_compile(sb, &p, err, sizeof(err)), 0);
+    bool pool = pool_size && sandbox_pool_wait_ready(&p, 10000) == 0;
     assert_int_equal(sandbox_spawn(sb, &p, &a, &r), 0);
     assert_int_equal(r.death, TEL_DEATH_EXIT);
+    assert_int_equal(r.pooled, pool);
     assert_non_null(strstr(r.out, "0::/")); /* its own cgroup namespace */
     sandbox_result_free(&r);
+    /* The sandbox's pid 1 was written into the spawn's cgroup.procs. */
+    snprintf(cmd, sizeof(cmd), "grep -qx '[0-9][0-9]*' %s/tel-*/cgroup.procs", parent);
+    assert_int_equal(system(cmd), 0);
     /* The per-spawn dir got the limits (memory doubled by the factor). */
     snprintf(cmd, sizeof(cmd), "grep -qx 2147483648 %s/tel-*/memory.max", parent);
     assert_int_equal(system(cmd), 0);
@@ -797,6 +820,240 @@ static void test_spawn_with_cgroup_dir(void **state)
     sandbox_fini(sb);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", parent);
     assert_int_equal(system(cmd), 0);
+}
+
+static void test_spawn_with_cgroup_dir(void **state)
+{
+    struct spawn_env *env = *state;
+    NEED_SANDBOX(env);
+    spawn_with_cgroup_dir(env, 0);
+    spawn_with_cgroup_dir(env, 2);
+}
+
+/* Children of this process (any thread's): the pool's waiting sandboxes among them. */
+static int count_children(void)
+{
+    glob_t g;
+    int n = 0;
+    if (glob("/proc/self/task/*/children", 0, NULL, &g) != 0)
+        return 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        long pid;
+        while (f && fscanf(f, "%ld", &pid) == 1)
+            n++;
+        if (f)
+            fclose(f);
+    }
+    globfree(&g);
+    return n;
+}
+
+/* The pids of this process's children (any thread's), up to max. */
+static int list_children(long *pids, int max)
+{
+    glob_t g;
+    int n = 0;
+    if (glob("/proc/self/task/*/children", 0, NULL, &g) != 0)
+        return 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        long pid;
+        while (f && n < max && fscanf(f, "%ld", &pid) == 1)
+            pids[n++] = pid;
+        if (f)
+            fclose(f);
+    }
+    globfree(&g);
+    return n;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A spawn that finds a sandbox made ahead is served by it; each pooled sandbox's /work
+ * is its own fresh work dir: empty when the task starts, the task's, written through to
+ * the host dir the result names, never another spawn's. */
+static void test_spawn_pool(void **state)
+{
+    struct spawn_env *env = *state;
+    struct sandbox_profile p;
+    struct sandbox_result r;
+    char path[64], err[256], script[256], seen[3][256], host[1024], buf[64];
+    NEED_SANDBOX(env);
+    if (sandbox_pool_wait_ready(&env->p, 10000) == -ENOTSUP)
+        skip(); /* no pool here (an ASan build) */
+    assert_int_equal(parse("{\"workdir\": \"keep\"}", &p, path, err), 0);
+    assert_int_equal(sandbox_profile_compile(env->sb, &p, err, sizeof(err)), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+        snprintf(script, sizeof(script),
+                 "echo \"[$(ls -A /work)]\"; echo %d > /work/mine; pwd; id -u", i);
+        assert_int_equal(run_with(env, &p, script, NULL, &r), 0);
+        assert_int_equal(r.death, TEL_DEATH_EXIT);
+        assert_true(r.pooled);
+        assert_string_equal(r.out, "[]\n/work\n1000\n");
+        assert_non_null(r.workdir);
+        snprintf(seen[i], sizeof(seen[i]), "%s", r.workdir);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(seen[i], seen[j]);
+        struct stat st;
+        assert_int_equal(stat(r.workdir, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0700);
+        assert_int_equal(st.st_uid, geteuid() == 0 ? 65534 : geteuid());
+        read_text(r.workdir, "mine", buf, sizeof(buf));
+        snprintf(host, sizeof(host), "%d\n", i);
+        assert_string_equal(buf, host);
+        sandbox_result_free(&r);
+    }
+    /* A spawn with binds of its own builds its sandbox. */
+    const char *extra[] = {"/etc/hostname", NULL};
+    assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+    assert_int_equal(run_with(env, &p, "true", extra, &r), 0);
+    assert_false(r.pooled);
+    sandbox_result_free(&r);
+    sandbox_profile_free(&p);
+    for (int i = 0; i < 3; i++) {
+        snprintf(host, sizeof(host), "rm -rf '%s'", seen[i]);
+        assert_int_equal(system(host), 0);
+    }
+}
+
+/* Pool size 0: every spawn builds its sandbox (the cold path), as before the pool. */
+static void test_spawn_cold(void **state)
+{
+    struct spawn_env *env = *state;
+    struct sandbox_settings settings = {.pool_size = 0};
+    struct sandbox *sb;
+    struct sandbox_profile p;
+    struct sandbox_result r;
+    char err[256];
+    const char *argv[] = {"/bin/sh", "-c", "cat; ls -A /work; echo $(id -u) > /work/f; pwd",
+                          NULL};
+    struct sandbox_spawn_args a = {.argv = argv, .cancel_fd = -1, .stdin_data = "in\n",
+                                   .stdin_len = 3};
+    NEED_SANDBOX(env);
+    assert_int_equal(sandbox_init(&settings, &sb, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_profile_default(&p), 0);
+    assert_int_equal(sandbox_profile_compile(sb, &p, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_pool_wait_ready(&p, 100), -ENOTSUP);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sandbox_spawn(sb, &p, &a, &r), 0);
+        assert_int_equal(r.death, TEL_DEATH_EXIT);
+        assert_false(r.pooled);
+        assert_string_equal(r.out, "in\n/work\n");
+        sandbox_result_free(&r);
+    }
+    sandbox_profile_free(&p);
+    sandbox_fini(sb);
+}
+
+/* Nothing of a pool outlives it: its waiting sandboxes are killed and reaped and their
+ * work dirs removed, whether the profile goes first or the sandbox service. */
+static void test_pool_freed(void **state)
+{
+    struct spawn_env *env = *state;
+    char parent[] = "/tmp/tel-poolfree-XXXXXX", err[256];
+    struct sandbox_settings settings = {.pool_size = 2, .pool_workdir_parent = parent};
+    struct sandbox *sb;
+    struct sandbox_profile p;
+    NEED_SANDBOX(env);
+    if (sandbox_pool_wait_ready(&env->p, 10000) == -ENOTSUP)
+        skip();
+    assert_non_null(mkdtemp(parent));
+    int before = count_children();
+    assert_int_equal(sandbox_init(&settings, &sb, err, sizeof(err)), 0);
+    for (int fini_first = 0; fini_first < 2; fini_first++) {
+        assert_int_equal(sandbox_profile_default(&p), 0);
+        assert_int_equal(sandbox_profile_compile(sb, &p, err, sizeof(err)), 0);
+        assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+        assert_int_equal(count_entries(parent), 2);
+        assert_int_equal(count_children(), before + 2);
+        if (fini_first) {
+            sandbox_fini(sb);
+            assert_int_equal(count_entries(parent), 0);
+            assert_int_equal(count_children(), before);
+            assert_int_equal(sandbox_pool_wait_ready(&p, 100), -ENOTSUP);
+        }
+        sandbox_profile_free(&p);
+        assert_int_equal(count_entries(parent), 0);
+        assert_int_equal(count_children(), before);
+    }
+    assert_int_equal(rmdir(parent), 0);
+}
+
+/* A sandbox made ahead that died while it waited (killed from outside) does not fail
+ * the spawn that takes it: that spawn builds its own. */
+static void test_pool_dead_sandbox(void **state)
+{
+    struct spawn_env *env = *state;
+    char parent[] = "/tmp/tel-pooldead-XXXXXX", err[256];
+    struct sandbox_settings settings = {.pool_size = 2, .pool_workdir_parent = parent};
+    const char *argv[] = {"/bin/sh", "-c", "echo ok", NULL};
+    struct sandbox_spawn_args a = {.argv = argv, .cancel_fd = -1, .workdir_parent = parent};
+    struct sandbox *sb;
+    struct sandbox_profile p;
+    struct sandbox_result r;
+    long before[64], after[64];
+    NEED_SANDBOX(env);
+    if (sandbox_pool_wait_ready(&env->p, 10000) == -ENOTSUP)
+        skip();
+    assert_non_null(mkdtemp(parent));
+    int n_before = list_children(before, 64);
+    assert_int_equal(sandbox_init(&settings, &sb, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_profile_default(&p), 0);
+    assert_int_equal(sandbox_profile_compile(sb, &p, err, sizeof(err)), 0);
+    assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+    int n_after = list_children(after, 64), killed = 0;
+    for (int i = 0; i < n_after; i++) {
+        bool old = false;
+        for (int j = 0; j < n_before; j++)
+            old = old || before[j] == after[i];
+        if (old || kill((pid_t)after[i], SIGKILL) != 0)
+            continue;
+        killed++;
+        /* Dead, not merely signalled: a zombie (nobody reaps it but the pool's owner). */
+        char path[64], stat[256] = "";
+        snprintf(path, sizeof(path), "/proc/%ld/stat", after[i]);
+        for (int tries = 0; tries < 1000; tries++) {
+            FILE *f = fopen(path, "r");
+            bool zombie = f && fgets(stat, sizeof(stat), f) && strstr(stat, ") Z ");
+            if (f)
+                fclose(f);
+            if (zombie)
+                break;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        assert_non_null(strstr(stat, ") Z "));
+    }
+    assert_int_equal(killed, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sandbox_spawn(sb, &p, &a, &r), 0);
+        assert_int_equal(r.death, TEL_DEATH_EXIT);
+        assert_false(r.pooled);
+        assert_string_equal(r.out, "ok\n");
+        sandbox_result_free(&r);
+    }
+    assert_int_equal(sandbox_pool_wait_ready(&p, 10000), 0);
+    assert_int_equal(sandbox_spawn(sb, &p, &a, &r), 0);
+    assert_true(r.pooled);
+    assert_string_equal(r.out, "ok\n");
+    sandbox_result_free(&r);
+    sandbox_profile_free(&p);
+    sandbox_fini(sb);
+    /* Spare dirs aside (sandbox_fini removed them): nothing left. */
+    assert_int_equal(count_entries(parent), 0);
+    assert_int_equal(rmdir(parent), 0);
 }
 
 static void test_capabilities_json(void **state)
@@ -840,6 +1097,10 @@ int main(void)
         cmocka_unit_test(test_spawn_root_template_fresh),
         cmocka_unit_test(test_spawn_concurrent),
         cmocka_unit_test(test_spawn_with_cgroup_dir),
+        cmocka_unit_test(test_spawn_pool),
+        cmocka_unit_test(test_spawn_cold),
+        cmocka_unit_test(test_pool_freed),
+        cmocka_unit_test(test_pool_dead_sandbox),
     };
     int failed = cmocka_run_group_tests_name("sandbox_pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("sandbox_spawn", spawning, spawn_setup, spawn_teardown);
