@@ -158,6 +158,16 @@ static const struct conf_field api_fields[] = {
     FIELD_END,
 };
 
+#define SBX(f) OFF(struct config_daemon, sandbox.f)
+static const struct conf_field sandbox_fields[] = {
+    { .name = "pool_size", .kind = CK_INT, .offset = SBX(pool_size), .min = 0, .max = 8 },
+    { .name = "work_dir", .kind = CK_PATH, .offset = SBX(work_dir) },
+    { .name = "cgroup_parent", .kind = CK_PATH, .offset = SBX(cgroup_parent) },
+    { .name = "private_netns", .kind = CK_BOOL, .offset = SBX(private_netns) },
+    { .name = "no_cgroups", .kind = CK_BOOL, .offset = SBX(no_cgroups) },
+    FIELD_END,
+};
+
 static const struct conf_field daemon_fields[] = {
     { .name = "socket", .kind = CK_PATH, .offset = OFF(struct config_daemon, socket) },
     { .name = "socket_mode", .kind = CK_CUSTOM, .offset = OFF(struct config_daemon, socket_mode), .custom = parse_mode },
@@ -174,6 +184,7 @@ static const struct conf_field daemon_fields[] = {
     { .name = "max_interruptions", .kind = CK_INT, .offset = OFF(struct config_daemon, max_interruptions), .min = 1, .max = 1000 },
     { .name = "retention", .kind = CK_GROUP, .offset = 0, .sub = retention_fields },
     { .name = "api", .kind = CK_GROUP, .offset = 0, .sub = api_fields },
+    { .name = "sandbox", .kind = CK_GROUP, .offset = 0, .sub = sandbox_fields },
     FIELD_END,
 };
 
@@ -540,6 +551,7 @@ static struct tel_config *load(config_t *lc, int read_ok, const char *name, cons
     cfg->dir = strdup(dir);
     cfg->daemon.log_level = -1;
     cfg->daemon.socket_mode = (mode_t)-1;
+    cfg->daemon.sandbox.pool_size = -1;
     cfg->daemon.metrics = true;
     /* defaults set before parsing, so that 0 in the file means 0 (keep none) */
     cfg->daemon.retention.finished_tasks_s = 7 * 86400.0;
@@ -615,6 +627,8 @@ void conf_free(struct tel_config *cfg)
     free(d->plugin_dir);
     free(d->metrics_textfile);
     free(d->validator);
+    free(d->sandbox.work_dir);
+    free(d->sandbox.cgroup_parent);
     for (int r = 0; r < ROLE_COUNT; r++) {
         free(cfg->roles[r].uids);
         free(cfg->roles[r].gids);

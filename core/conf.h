@@ -55,6 +55,14 @@ struct config_daemon {
         double idle_timeout_s;      /* a partial request older than this closes; default 10 */
         int64_t max_output_kb;      /* unsent output before reads pause; default 4096 */
     } api;
+    struct {
+        int64_t pool_size;          /* sandboxes made ahead per profile; -1 = default (2) */
+        char *work_dir;             /* absolute: where per-attempt work dirs go; NULL = /tmp */
+        char *cgroup_parent;        /* absolute: cgroup v2 dir for per-spawn cgroups; NULL =
+                                       teld's own cgroup */
+        bool private_netns;         /* a fresh network namespace per spawn */
+        bool no_cgroups;            /* never use cgroups */
+    } sandbox;
 };
 
 enum config_role_kind { ROLE_ADMIN, ROLE_SUBMITTER, ROLE_OPERATOR, ROLE_VIEWER, ROLE_COUNT };

@@ -12,7 +12,9 @@ void host_set_config_dir(const char *dir);
 /* The sandbox service behind tel_host.spawn (host_spawn.c).  Start it once, before the
  * first runtime is built; without it spawn answers -ENOSYS with a clear message. */
 struct sandbox;
-int host_sandbox_start(const char *workdir_parent, char *err, size_t err_size);
+struct config_daemon;
+/* Set up the sandbox service with daemon.sandbox's settings (NULL: the defaults). */
+int host_sandbox_start(const struct config_daemon *cfg, char *err, size_t err_size);
 void host_sandbox_stop(void);
 /* The process's sandbox, or NULL when it could not be set up. */
 const struct sandbox *host_sandbox(void);

@@ -31,11 +31,18 @@ struct spawn_record {
     struct spawn_record *next;
 };
 
-int host_sandbox_start(const char *workdir, char *err, size_t err_size)
+int host_sandbox_start(const struct config_daemon *cfg, char *err, size_t err_size)
 {
+    const char *workdir = cfg ? cfg->sandbox.work_dir : NULL;
     /* Sandboxes made ahead put their work dirs where the attempts' go. */
-    struct sandbox_settings settings = { .pool_size = SANDBOX_POOL_DEFAULT,
-                                         .pool_workdir_parent = workdir };
+    struct sandbox_settings settings = {
+        .pool_size = cfg && cfg->sandbox.pool_size >= 0 ? (unsigned)cfg->sandbox.pool_size
+                                                        : SANDBOX_POOL_DEFAULT,
+        .pool_workdir_parent = workdir,
+        .cgroup_parent = cfg ? cfg->sandbox.cgroup_parent : NULL,
+        .private_netns = cfg && cfg->sandbox.private_netns,
+        .no_cgroups = cfg && cfg->sandbox.no_cgroups,
+    };
     free(workdir_parent);
     workdir_parent = NULL;
     if (workdir) {

@@ -60,6 +60,12 @@ static struct tel_config *load_config(const char *path, struct diag_list *diags)
     return cfg;
 }
 
+/* Two optional strings are the same (both NULL, or equal). */
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* Load the config and build a runtime from it (plugins loaded, types prepared). */
 static struct runtime *load_runtime(const char *path, struct diag_list *diags)
 {
@@ -70,12 +76,13 @@ static struct runtime *load_runtime(const char *path, struct diag_list *diags)
 /* The sandbox service, set up before the first runtime (which compiles the profiles'
  * seccomp filters with it).  A host without user namespaces still runs teld: tasks that
  * need the sandbox fail with a clear error, and server.status says why. */
-static void start_sandbox(void)
+static void start_sandbox(const struct tel_config *cfg)
 {
     char err[512] = "";
-    /* Work dirs go to the sandbox's default (/tmp, private to teld under systemd's
-     * PrivateTmp=), not under the state dir: that is 0700, closed to the tasks' uid. */
-    if (host_sandbox_start(NULL, err, sizeof(err)) < 0)
+    /* Work dirs go to daemon.sandbox.work_dir, by default the sandbox's (/tmp, private to
+     * teld under systemd's PrivateTmp=), not under the state dir: that is 0700, closed to
+     * the tasks' uid. */
+    if (host_sandbox_start(cfg ? &cfg->daemon : NULL, err, sizeof(err)) < 0)
         log_warn("the sandbox is not available: tasks that run programs will fail",
                  "error", err);
 }
@@ -84,8 +91,9 @@ static int check_config(const char *path)
 {
     struct diag_list diags = { 0 };
     log_set_level(LOG_LEVEL_WARN); /* the problems are the report; info lines are noise */
-    start_sandbox();
-    struct runtime *rt = load_runtime(path, &diags);
+    struct tel_config *cfg = load_config(path, &diags);
+    start_sandbox(cfg);
+    struct runtime *rt = cfg ? runtime_build(cfg, &diags) : NULL;
     for (size_t i = 0; i < diags.count; i++) {
         char *line = diag_format(&diags.items[i]);
         fprintf(stderr, "%s\n", line ? line : diags.items[i].message);
@@ -146,9 +154,14 @@ static int reload(void *arg, char *err, size_t err_size)
     diag_clear(&diags);
     const struct config_daemon *was = &d->rt->cfg->daemon, *now = &next->cfg->daemon;
     if (strcmp(now->state_dir, was->state_dir) != 0 || strcmp(now->socket, was->socket) != 0 ||
-        now->map_size_mb != was->map_size_mb || now->metrics != was->metrics)
-        log_warn("daemon.state_dir, daemon.socket, daemon.map_size_mb and daemon.metrics take "
-                 "effect at the next restart");
+        now->map_size_mb != was->map_size_mb || now->metrics != was->metrics ||
+        now->sandbox.pool_size != was->sandbox.pool_size ||
+        now->sandbox.private_netns != was->sandbox.private_netns ||
+        now->sandbox.no_cgroups != was->sandbox.no_cgroups ||
+        !same_str(now->sandbox.work_dir, was->sandbox.work_dir) ||
+        !same_str(now->sandbox.cgroup_parent, was->sandbox.cgroup_parent))
+        log_warn("daemon.state_dir, daemon.socket, daemon.map_size_mb, daemon.metrics and "
+                 "daemon.sandbox take effect at the next restart");
     lc_set_runtime(d->lc, next);
     api_set_runtime(d->api, next);
     runtime_unref(d->rt);
@@ -280,7 +293,7 @@ static int run_daemon(const char *path)
         return 1;
     }
     if (cfg)
-        start_sandbox();
+        start_sandbox(cfg);
     d.rt = cfg ? runtime_build(cfg, &diags) : NULL;
     if (!d.rt) {
         diag_log(&diags, "config error");

@@ -6,7 +6,7 @@ INTEGRATION_TESTS = tests/integration/teld_cli.sh tests/integration/plugin_symbo
 	tests/integration/api_auth.py tests/integration/api_input.py tests/integration/api_events.py \
 	tests/integration/api_events_output_limit.py tests/integration/api_auth_revoked_subscriber.py \
 	tests/integration/http_tasks.py tests/integration/manual_tasks.py \
-	tests/integration/api_roleless.py
+	tests/integration/api_roleless.py tests/integration/sandbox_settings.py
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/integration/telrpc.py \
 	tests/integration/apitest_util.py tests/integration/http_server.py

@@ -28,6 +28,13 @@ check "each problem names file:line and the setting" contains "$T/err" "$T/bad.c
 check "unknown settings are errors" contains "$T/err" "$T/bad.conf:3: daemon.colour: unknown setting"
 check "the problems are counted" contains "$T/err" "2 problems found"
 
+cat >"$T/badsandbox.conf" <<CONF
+daemon = { sandbox = { pool_size = 9; private_netns = "yes"; work_dir = 3; }; };
+CONF
+"$TELD" -c "$T/badsandbox.conf" --check-config >"$T/out" 2>"$T/err"; rc=$?
+check "bad daemon.sandbox settings fail --check-config" [ $rc -eq 1 ]
+check "... each named" sh -c "grep -q 'daemon.sandbox.pool_size: expected an integer between 0 and 8, got 9' '$T/err' && grep -q 'daemon.sandbox.private_netns: expected true or false' '$T/err' && grep -q 'daemon.sandbox.work_dir' '$T/err'"
+
 cat >"$T/badplugin.conf" <<CONF
 plugins = ( { name = "major"; path = "$TEL_TEST_PLUGINS/wrong_major.so"; },
             { name = "init"; path = "$TEL_TEST_PLUGINS/init_fails.so"; } );
