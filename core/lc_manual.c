@@ -252,6 +252,15 @@ bool lc_manual_on_timer(struct lifecycle *lc, struct task *t, int64_t now)
 
 /* ---- the API ---- */
 
+/* Open the op an action writes in; false with err when the store cannot take it. */
+static bool begin_action(struct lifecycle *lc, struct lc_error *err)
+{
+    if (op_begin(lc) == 0)
+        return true;
+    lc_storage_full(lc, err);
+    return false;
+}
+
 /* The waiting manual task with this id that `who` may act on, or NULL with err. */
 static struct task *actionable(struct lifecycle *lc, const char *id,
                                const struct manual_caller *who, struct lc_error *err)
@@ -402,11 +411,8 @@ json_t *lc_manual_claim(struct lifecycle *lc, const char *id, const struct manua
         return NULL;
     if (holder(t)) /* already yours */
         return item(t, lc_now());
-    int rc = op_begin(lc);
-    if (rc < 0) {
-        lc_storage_full(lc, err);
+    if (!begin_action(lc, err))
         return NULL;
-    }
     int64_t now = lc_now();
     json_t *m = manual_of(t);
     json_object_set_new(m, "claimed_by", json_string(who->user));
@@ -416,7 +422,7 @@ json_t *lc_manual_claim(struct lifecycle *lc, const char *id, const struct manua
     set_ms(m, "claim_expires_ms", "claim_expires_at",
            timeout ? now + (int64_t)(json_number_value(timeout) * 1000.0) : 0);
     audit(m, who->user, who->uid, "claim", NULL, now);
-    rc = lc_persist(lc, t, "claimed", json_pack("{s:s}", "by", who->user));
+    int rc = lc_persist(lc, t, "claimed", json_pack("{s:s}", "by", who->user));
     return finish_action(lc, t, rc, "claimed", "claim", item(t, now), err);
 }
 
@@ -436,10 +442,8 @@ json_t *lc_manual_unclaim(struct lifecycle *lc, const char *id, const struct man
                 "give it back", id, h);
         return NULL;
     }
-    if (op_begin(lc) < 0) {
-        lc_storage_full(lc, err);
+    if (!begin_action(lc, err))
         return NULL;
-    }
     int64_t now = lc_now();
     json_t *m = manual_of(t);
     json_t *was = json_string(h);
@@ -457,36 +461,28 @@ json_t *lc_manual_complete(struct lifecycle *lc, const char *id, const struct ma
     if (!t || held_by_other(t, who, err))
         return NULL;
     /* Check the output first: a refused completion changes nothing (the claim stays). */
-    struct plugin_instance *validator = NULL;
-    bool missing = false;
-    const void *form = lc_pinned_output_schema(lc, t, lc_type(lc, t->type), &validator, &missing);
-    if (missing) {
+    json_t *errors = NULL;
+    int checked = lc_check_output(lc, t, output, &errors);
+    if (checked < 0) {
         set_err(err, RPC_UNAVAILABLE, "the form task %s is held to cannot be loaded (see the "
                 "log)", id);
         return NULL;
     }
-    if (form) {
-        json_t *errors = json_array();
-        int v = validator->validator.validate(validator->state, form, output, errors);
-        if (v != 0) {
-            set_err(err, RPC_VALIDATION_FAILED, "the output does not match the task's form: %zu "
-                    "problem%s", json_array_size(errors), json_array_size(errors) == 1 ? "" : "s");
-            err->data = json_pack("{s:o}", "errors", errors);
-            return NULL;
-        }
-        json_decref(errors);
-    }
-    if (op_begin(lc) < 0) {
-        lc_storage_full(lc, err);
+    if (checked > 0) {
+        set_err(err, RPC_VALIDATION_FAILED, "the output does not match the task's form: %zu "
+                "problem%s", json_array_size(errors), json_array_size(errors) == 1 ? "" : "s");
+        err->data = json_pack("{s:o}", "errors", errors);
         return NULL;
     }
+    if (!begin_action(lc, err))
+        return NULL;
     int64_t now = lc_now();
     json_t *m = manual_of(t);
     audit(m, who->user, who->uid, "complete", NULL, now);
     json_t *att = task_current_attempt(t);
     if (att && !json_object_get(att, "finished_at"))
         json_object_set_new(att, "completed_by", json_string(who->user));
-    int rc = lc_complete_attempt(lc, t, output, json_pack("{s:s}", "by", who->user));
+    int rc = lc_store_success(lc, t, output, json_pack("{s:s}", "by", who->user));
     json_t *result = json_pack("{s:s, s:s}", "id", t->id_str, "state", task_state_name(t->state));
     return finish_action(lc, t, rc, NULL, "complete", result, err);
 }
@@ -497,10 +493,8 @@ json_t *lc_manual_reject(struct lifecycle *lc, const char *id, const struct manu
     struct task *t = actionable(lc, id, who, err);
     if (!t || held_by_other(t, who, err))
         return NULL;
-    if (op_begin(lc) < 0) {
-        lc_storage_full(lc, err);
+    if (!begin_action(lc, err))
         return NULL;
-    }
     int64_t now = lc_now();
     json_t *m = manual_of(t);
     char message[600];
@@ -526,10 +520,8 @@ json_t *lc_manual_retry(struct lifecycle *lc, const char *id, const struct manua
                 "about an interrupted attempt: complete or reject it", id);
         return NULL;
     }
-    if (op_begin(lc) < 0) {
-        lc_storage_full(lc, err);
+    if (!begin_action(lc, err))
         return NULL;
-    }
     int64_t now = lc_now();
     audit(m, who->user, who->uid, "retry", NULL, now);
     drop_claim(m);
@@ -552,10 +544,8 @@ json_t *lc_manual_reassign(struct lifecycle *lc, const char *id, const struct ma
     struct task *t = actionable(lc, id, who, err);
     if (!t)
         return NULL;
-    if (op_begin(lc) < 0) {
-        lc_storage_full(lc, err);
+    if (!begin_action(lc, err))
         return NULL;
-    }
     int64_t now = lc_now();
     json_t *m = manual_of(t);
     json_t *detail;

@@ -501,30 +501,50 @@ void lc_free(struct lifecycle *lc)
 /* The outcome of an attempt that succeeded with `output` (borrowed): validate, store. */
 int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output, json_t *extra)
 {
-    const struct type_runtime *tr = lc_type(lc, t->type);
     int64_t now = lc_now();
-    struct plugin_instance *validator = NULL;
-    bool missing;
-    const void *schema = lc_pinned_output_schema(lc, t, tr, &validator, &missing);
-    if (missing) {
+    json_t *errors = NULL;
+    int checked = lc_check_output(lc, t, output, &errors);
+    if (checked < 0) {
         lc_close_attempt(lc, t, "failed", "schema_unavailable",
                            "the output schema this task is held to cannot be loaded", now);
         lc_finish(lc, t, TASK_FAILED, "schema_unavailable",
                   "the output schema this task is held to cannot be loaded (see the log)");
         return lc_persist(lc, t, "failed", extra);
     }
-    if (schema) {
-        json_t *errors = json_array();
-        if (validator->validator.validate(validator->state, schema, output, errors) != 0) {
-            lc_close_attempt(lc, t, "failed", "output_invalid",
-                               "the output does not match the output schema", now);
-            json_object_set_new(task_current_attempt(t), "validation_errors", errors);
-            lc_finish(lc, t, TASK_FAILED, "output_invalid",
-                      "the output does not match the output schema");
-            return lc_persist(lc, t, "failed", extra);
-        }
-        json_decref(errors);
+    if (checked > 0) {
+        lc_close_attempt(lc, t, "failed", "output_invalid",
+                           "the output does not match the output schema", now);
+        json_object_set_new(task_current_attempt(t), "validation_errors", errors);
+        lc_finish(lc, t, TASK_FAILED, "output_invalid",
+                  "the output does not match the output schema");
+        return lc_persist(lc, t, "failed", extra);
     }
+    return lc_store_success(lc, t, output, extra);
+}
+
+int lc_check_output(struct lifecycle *lc, struct task *t, json_t *output, json_t **errors)
+{
+    struct plugin_instance *validator = NULL;
+    bool missing;
+    const void *schema = lc_pinned_output_schema(lc, t, lc_type(lc, t->type), &validator,
+                                                 &missing);
+    *errors = NULL;
+    if (missing)
+        return -1;
+    if (!schema)
+        return 0;
+    json_t *found = json_array();
+    if (validator->validator.validate(validator->state, schema, output, found) == 0) {
+        json_decref(found);
+        return 0;
+    }
+    *errors = found;
+    return 1;
+}
+
+int lc_store_success(struct lifecycle *lc, struct task *t, json_t *output, json_t *extra)
+{
+    int64_t now = lc_now();
     char *text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
     int rc = text ? store_output_put(lc->store, t->id, text, strlen(text)) : -ENOMEM;
     free(text);

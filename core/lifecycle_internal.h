@@ -104,6 +104,11 @@ int64_t lc_now(void);
 /* Record a successful attempt with output (borrowed): validate, store (inside an op).
  * extra: stolen, may be NULL: more fields for the event. */
 int lc_complete_attempt(struct lifecycle *lc, struct task *t, json_t *output, json_t *extra);
+/* Check an output (borrowed) against the schema t is held to: 0 valid (or no schema), 1
+ * invalid (*errors: a new array of problems), -1 the schema cannot be loaded. */
+int lc_check_output(struct lifecycle *lc, struct task *t, json_t *output, json_t **errors);
+/* The success half of lc_complete_attempt, for an output already checked. */
+int lc_store_success(struct lifecycle *lc, struct task *t, json_t *output, json_t *extra);
 /* The active task with this id, or NULL with err saying why (not found, finished). */
 struct task *lc_active_task(struct lifecycle *lc, const char *id, struct lc_error *err);
 /* err: the store is full. */

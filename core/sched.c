@@ -204,6 +204,21 @@ void sched_arm(struct lifecycle *lc, struct task *t)
     loop_timer_arm(lc->loop, &t->timer, loop_now_ms() + (due - lc_now()));
 }
 
+/* Record a timeout (inside an open op): the attempt's, after which the retry policy
+ * decides, or the task's. */
+static void apply_timeout(struct lifecycle *lc, struct task *t, const struct type_runtime *tr,
+                          const char *code, const char *message, bool attempt_level,
+                          int64_t now)
+{
+    lc_count(lc, "tel_timeouts_total", "Timeouts, by kind.", t->type, "kind", code);
+    if (t->state == TASK_RUNNING || t->state == TASK_WAITING)
+        lc_close_attempt(lc, t, "timed_out", code, message, now);
+    if (attempt_level)
+        lc_after_failure(lc, t, tr, code, message, true, true, -1);
+    else
+        lc_finish(lc, t, TASK_TIMED_OUT, code, message);
+}
+
 static void on_task_timer(void *arg)
 {
     struct task *t = arg;
@@ -259,15 +274,9 @@ static void on_task_timer(void *arg)
         loop_timer_arm(lc->loop, &t->timer, loop_now_ms() + 1000);
         return;
     }
-    lc_count(lc, "tel_timeouts_total", "Timeouts, by kind.", t->type, "kind", code);
     if (t->run)
         sched_abandon(lc, t);
-    if (t->state == TASK_RUNNING || t->state == TASK_WAITING)
-        lc_close_attempt(lc, t, "timed_out", code, message, now);
-    if (attempt_level)
-        lc_after_failure(lc, t, tr, code, message, true, true, -1);
-    else
-        lc_finish(lc, t, TASK_TIMED_OUT, code, message);
+    apply_timeout(lc, t, tr, code, message, attempt_level, now);
     int rc = lc_persist(lc, t, task_state_name(t->state), NULL);
     if (store_op_end(lc->store, rc == 0) < 0 || rc < 0) {
         loop_timer_arm(lc->loop, &t->timer, loop_now_ms() + 1000);
@@ -625,15 +634,10 @@ static int apply_outcome(struct lifecycle *lc, struct task *t, struct run *r)
              * whichever noticed first. */
             const struct config_timeouts *to = &tr->conf->timeouts;
             bool total = to->total_s > 0 && now + 50 >= t->created_ms + secs(to->total_s);
-            const char *tcode = total ? "total_timeout" : "run_timeout";
-            const char *tmsg = total ? "the task did not finish within timeouts.total_s"
-                                     : "the attempt ran longer than timeouts.run_s";
-            lc_count(lc, "tel_timeouts_total", "Timeouts, by kind.", t->type, "kind", tcode);
-            lc_close_attempt(lc, t, "timed_out", tcode, tmsg, now);
-            if (total)
-                lc_finish(lc, t, TASK_TIMED_OUT, tcode, tmsg);
-            else
-                lc_after_failure(lc, t, tr, tcode, tmsg, true, true, -1);
+            apply_timeout(lc, t, tr, total ? "total_timeout" : "run_timeout",
+                          total ? "the task did not finish within timeouts.total_s"
+                                : "the attempt ran longer than timeouts.run_s",
+                          !total, now);
             return lc_persist(lc, t, task_state_name(t->state), NULL);
         }
         lc_close_attempt(lc, t, "failed", code, msg, now);
