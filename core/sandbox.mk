@@ -13,7 +13,8 @@ core_libtelcore_la_SOURCES += \
 	core/sandbox_result.c \
 	core/sandbox_root.c \
 	core/sandbox_seccomp.c \
-	core/sandbox_spawn.c
+	core/sandbox_spawn.c \
+	core/sandbox_workdir.c
 
 SANDBOX_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(SECCOMP_CFLAGS) $(CAP_CFLAGS)
 SANDBOX_LDADD = core/libtelcore.la $(JANSSON_LIBS) $(SECCOMP_LIBS) $(CAP_LIBS)

@@ -32,7 +32,7 @@ struct sandbox {
     bool seccomp_notify;     /* SECCOMP_RET_USER_NOTIF usable: killed syscalls get named */
     bool clone_vm;           /* children share our memory until exec (no page-table copy) */
     int cap_bits;            /* capabilities the kernel knows (cap_max_bits) */
-    struct sandbox_workdirs *workdirs; /* spare and removed work dirs (sandbox_spawn.c) */
+    struct sandbox_workdirs *workdirs; /* spare and removed work dirs (sandbox_workdir.c) */
     struct sandbox_pools *pools; /* ready sandboxes and their thread (sandbox_pool.c), or NULL */
     struct sandbox_cgroup_info {
         bool available;
@@ -194,9 +194,22 @@ bool sandbox_root_ready(const struct sandbox_profile *p);
 
 #define SANDBOX_ROOT_CHECK_MS 100
 
-/* Spare and removed work dirs (sandbox_spawn.c); NULL when out of memory (none then). */
+/* Spare and removed work dirs (sandbox_workdir.c); NULL when out of memory (none then). */
 struct sandbox_workdirs *sandbox_workdirs_new(void);
 void sandbox_workdirs_free(struct sandbox_workdirs *wd);
+/* A spare work dir made ahead under parent into buf; false when there is none. */
+bool sandbox_spare_take(struct sandbox_workdirs *wd, const char *parent, char *buf, size_t size);
+/* Keep *fd (a removed work dir) open until sandbox_workdirs_tidy (sets it to -1). */
+void sandbox_workdir_hold(struct sandbox_workdirs *wd, int *fd);
+/* While a task runs: release the removed dirs held, make a spare for parent. */
+void sandbox_workdirs_tidy(struct sandbox_workdirs *wd, const char *parent);
+
+static inline void sandbox_close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
 
 /* Map the task's ids in pid's user namespace (sandbox_spawn.c); *stage names the file. */
 int sandbox_write_id_maps(const struct sandbox *sb, pid_t pid, const char **stage);
@@ -209,7 +222,8 @@ int sandbox_root_take_gen(const struct sandbox *sb, const struct sandbox_profile
  * (which may rebuild it), without an fd; 0 when spawns must build their root. */
 uint64_t sandbox_root_current(const struct sandbox *sb, const struct sandbox_profile *p);
 
-/* Shared with sandbox_pool.c (sandbox_spawn.c). */
+/* Shared with sandbox_pool.c (sandbox_workdir.c: the two work dir calls; the rest
+ * sandbox_spawn.c). */
 #define SANDBOX_CHILD_STACK (256 * 1024)
 int sandbox_new_work_dir(char *buf, size_t size, const char *parent);
 void sandbox_remove_tree(const char *path);

@@ -102,13 +102,6 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 /* ---- one sandbox ------------------------------------------------------------------ */
 
 static char *stacks_get(struct sandbox_pools *ps)
@@ -132,7 +125,7 @@ void sandbox_pooled_free(struct sandbox_pooled *e)
     int *fds[] = {&e->work_fd, &e->stdin_w, &e->stdout_r, &e->stderr_r, &e->report_r,
                   &e->go_w, &e->pidfd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-        close_fd(fds[i]);
+        sandbox_close_fd(fds[i]);
     if (e->stacks) {
         struct sandbox_pools *ps = e->pools;
         bool kept = false;
@@ -218,7 +211,7 @@ static struct sandbox_pooled *make_one(struct sandbox_pools *ps, struct sandbox_
     /* The task (sb->host_uid) writes there; nobody else may. */
     if (sb->is_root && chown(e->work, sb->host_uid, sb->host_gid) < 0)
         goto out;
-    /* For the spawn to hold once it has removed the dir (workdir_hold); one that keeps
+    /* For the spawn to hold once it has removed the dir (sandbox_workdir_hold); one that keeps
      * its work dir closes it. */
     e->work_fd = open(e->work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sandbox_make_pipes(in, out, err, rep, go) < 0)
@@ -250,7 +243,7 @@ static struct sandbox_pooled *make_one(struct sandbox_pools *ps, struct sandbox_
         goto out;
     int *theirs[] = {&in[0], &out[1], &err[1], &rep[1], &go[0], &template_fd};
     for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
-        close_fd(theirs[i]);
+        sandbox_close_fd(theirs[i]);
     e->stdin_w = in[1];
     e->stdout_r = out[0];
     e->stderr_r = err[0];
@@ -265,7 +258,7 @@ out:;
     int *ours[] = {&in[0], &in[1], &out[0], &out[1], &err[0], &err[1], &rep[0], &rep[1],
                    &go[0], &go[1], &template_fd};
     for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-        close_fd(ours[i]);
+        sandbox_close_fd(ours[i]);
     if (!ok) {
         discard(e);
         return NULL;

@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -49,19 +48,12 @@ struct spawn {
     bool have_ru;
     const char *parent;       /* of the work dir */
     struct sandbox_workdirs *workdirs;
-    int work_fd;              /* O_PATH, held past the removal (see workdir_hold) */
+    int work_fd;              /* O_PATH, held past the removal (see sandbox_workdir_hold) */
     bool keep_work;           /* workdir = "keep" */
     bool work_removed;        /* removed early (see supervise) */
     bool reaped;
     struct sandbox_pooled *pooled; /* made ahead (sandbox_pool.c), or NULL */
 };
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
 static uint64_t now_us(void)
 {
@@ -84,35 +76,6 @@ static int poll_timeout(const struct timespec *deadline)
         return (deadline->tv_sec > now.tv_sec ||
                 (deadline->tv_sec == now.tv_sec && deadline->tv_nsec > now.tv_nsec)) ? 1 : 0;
     return ms > 1000000 ? 1000000 : (int)ms;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_DP || type == FTW_D || type == FTW_DNR)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-static int open_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)ftw;
-    /* The task may have left directories we cannot list; we own them (or are root). */
-    if (type == FTW_D && (st->st_mode & 0700) != 0700)
-        chmod(path, 0700);
-    return 0;
-}
-
-void sandbox_remove_tree(const char *path)
-{
-    /* Most tasks leave nothing behind: one rmdir, no walk. */
-    if (rmdir(path) == 0 || errno == ENOENT)
-        return;
-    nftw(path, open_entry, 32, FTW_PHYS | FTW_MOUNT);
-    nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 static int write_file(const char *path, const char *text)
@@ -186,151 +149,13 @@ static void prepare_limits(const struct sandbox_profile *p, double factor, bool 
     c->rl_nofile = limit_of(RLIMIT_NOFILE, p->rlimits.nofile, 1, 0);
 }
 
-/* ---- work dirs ------------------------------------------------------------------- */
-
-/* A disk file system makes work dirs dear: /tmp here is ext4 mounted with discard, where
- * a mkdir costs 0.05-0.15 ms and the final release of a removed directory's inode ~0.1 ms
- * more (freeing its block issues a discard and waits for it).  Both are moved to where a
- * spawning thread only waits anyway: after its task has started (the reaper then uses no
- * errno), it
- *  - makes a spare work dir for a later spawn: a new, empty, mode 0700 directory of
- *    teld's own (nothing else can put anything in it), given to the task's host uid when
- *    a spawn takes it; each still serves one attempt only;
- *  - closes the fds held on work dirs already removed: removing a directory we still
- *    hold leaves its inode to that last close, so the rmdir (made during the reaper's
- *    teardown, see supervise) and the teardown itself no longer wait for the disk.  (A
- *    reaper cloned meanwhile by another thread holds copies of these fds until it closes
- *    what it inherited; when its copy is the last, that reaper pays the release — once,
- *    as every spawn did before.)
- * sandbox_fini removes the spares and closes the rest; a teld that crashes leaves at
- * most SPARE_DIRS empty directories behind, as a crash mid-spawn leaves its work dir. */
-#define SPARE_DIRS 4
-#define HELD_DIRS 16
-
-struct sandbox_workdirs {
-    pthread_mutex_t lock;
-    size_t n_spares, n_held;
-    char *parent[SPARE_DIRS], *path[SPARE_DIRS]; /* owned */
-    int held[HELD_DIRS];
-};
-
-struct sandbox_workdirs *sandbox_workdirs_new(void)
-{
-    struct sandbox_workdirs *wd = calloc(1, sizeof(*wd));
-    if (wd)
-        pthread_mutex_init(&wd->lock, NULL);
-    return wd;
-}
-
-void sandbox_workdirs_free(struct sandbox_workdirs *wd)
-{
-    if (!wd)
-        return;
-    for (size_t i = 0; i < wd->n_spares; i++) {
-        rmdir(wd->path[i]);
-        free(wd->path[i]);
-        free(wd->parent[i]);
-    }
-    for (size_t i = 0; i < wd->n_held; i++)
-        close(wd->held[i]);
-    pthread_mutex_destroy(&wd->lock);
-    free(wd);
-}
-
-int sandbox_new_work_dir(char *buf, size_t size, const char *parent)
-{
-    int n = snprintf(buf, size, "%s/tel-sandbox-XXXXXX", parent);
-    if (n < 0 || (size_t)n >= size) {
-        buf[0] = '\0';
-        return -ENAMETOOLONG;
-    }
-    if (!mkdtemp(buf)) { /* mode 0700 */
-        buf[0] = '\0';
-        return -errno;
-    }
-    return 0;
-}
-
-static bool spare_take(struct sandbox_workdirs *wd, const char *parent, char *buf, size_t size)
-{
-    bool found = false;
-    if (!wd)
-        return false;
-    pthread_mutex_lock(&wd->lock);
-    for (size_t i = 0; i < wd->n_spares && !found; i++) {
-        if (strcmp(wd->parent[i], parent) != 0 || strlen(wd->path[i]) >= size)
-            continue;
-        strcpy(buf, wd->path[i]);
-        free(wd->path[i]);
-        free(wd->parent[i]);
-        wd->n_spares--;
-        wd->path[i] = wd->path[wd->n_spares];
-        wd->parent[i] = wd->parent[wd->n_spares];
-        found = true;
-    }
-    pthread_mutex_unlock(&wd->lock);
-    return found;
-}
-
-/* Keep *fd (a removed work dir) open until workdirs_tidy; closed now when full. */
-static void workdir_hold(struct sandbox_workdirs *wd, int *fd)
-{
-    if (*fd < 0)
-        return;
-    if (wd) {
-        pthread_mutex_lock(&wd->lock);
-        if (wd->n_held < HELD_DIRS) {
-            wd->held[wd->n_held++] = *fd;
-            *fd = -1;
-        }
-        pthread_mutex_unlock(&wd->lock);
-    }
-    close_fd(fd);
-}
-
-/* While a task runs: release the removed dirs held, make a spare for parent. */
-static void workdirs_tidy(struct sandbox_workdirs *wd, const char *parent)
-{
-    char path[PATH_MAX];
-    char *dup_path, *dup_parent;
-    int held[HELD_DIRS];
-    size_t n_held;
-    bool full, added = false;
-
-    if (!wd)
-        return;
-    pthread_mutex_lock(&wd->lock);
-    n_held = wd->n_held;
-    memcpy(held, wd->held, n_held * sizeof(int));
-    wd->n_held = 0;
-    full = wd->n_spares >= SPARE_DIRS;
-    pthread_mutex_unlock(&wd->lock);
-    for (size_t i = 0; i < n_held; i++)
-        close(held[i]);
-    if (full || sandbox_new_work_dir(path, sizeof(path), parent) < 0)
-        return;
-    dup_path = strdup(path);
-    dup_parent = strdup(parent);
-    pthread_mutex_lock(&wd->lock);
-    if (dup_path && dup_parent && wd->n_spares < SPARE_DIRS) {
-        wd->path[wd->n_spares] = dup_path;
-        wd->parent[wd->n_spares] = dup_parent;
-        wd->n_spares++;
-        added = true;
-    }
-    pthread_mutex_unlock(&wd->lock);
-    if (!added) {
-        rmdir(path);
-        free(dup_path);
-        free(dup_parent);
-    }
-}
+/* ---- work dirs (sandbox_workdir.c keeps the spares and held ones) ---- */
 
 static int make_work_dir(struct spawn *s, const struct sandbox *sb, const char *parent)
 {
     int rc;
     s->parent = parent ? parent : "/tmp";
-    if (!spare_take(sb->workdirs, s->parent, s->work, sizeof(s->work)) &&
+    if (!sandbox_spare_take(sb->workdirs, s->parent, s->work, sizeof(s->work)) &&
         (rc = sandbox_new_work_dir(s->work, sizeof(s->work), s->parent)) < 0)
         return rc;
     /* The task (sb->host_uid) writes there; nobody else may. */
@@ -471,7 +296,7 @@ static void drain(int *fd, struct sandbox_capture *cap)
             continue;
         }
         if (n == 0)
-            close_fd(fd);
+            sandbox_close_fd(fd);
         return; /* EAGAIN; errno is not read (see supervise) */
     }
 }
@@ -488,7 +313,7 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
     uint64_t gone_at = 0;
 
     if (in_left == 0)
-        close_fd(&s->stdin_p[1]);
+        sandbox_close_fd(&s->stdin_p[1]);
     for (;;) {
         struct pollfd pfd[6];
         int n = 0, i_in = -1, i_out = -1, i_err = -1, i_rep = -1, i_pid = -1, i_can = -1;
@@ -533,7 +358,7 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
             /* The task runs; the reaper uses no errno any more: work-dir chores now
              * rather than in a spawn's way. */
             if (execed && !was_execed && !s->facts.have_status)
-                workdirs_tidy(s->workdirs, s->parent);
+                sandbox_workdirs_tidy(s->workdirs, s->parent);
             /* The task has ended and the reaper is tearing the namespace down (~0.1 ms):
              * meanwhile an empty work dir can go (on ext4 its rmdir costs as much).  An
              * empty directory removed is dead: nothing left running can create entries
@@ -555,7 +380,7 @@ static void supervise(struct spawn *s, const struct sandbox_spawn_args *a)
             /* EPIPE (SIGPIPE is blocked): the task closed its stdin; that is its right. */
             if (in_left == 0 || (w < 0 && errno != EAGAIN && errno != EINTR) ||
                 (pfd[i_in].revents & (POLLERR | POLLHUP)))
-                close_fd(&s->stdin_p[1]);
+                sandbox_close_fd(&s->stdin_p[1]);
         }
         if (i_pid >= 0 && pfd[i_pid].revents) {
             gone = true;
@@ -582,7 +407,7 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
                   &s->stderr_p[0], &s->stderr_p[1], &s->report_p[0], &s->report_p[1],
                   &s->go_p[0], &s->go_p[1], &s->pidfd, &s->template_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-        close_fd(fds[i]);
+        sandbox_close_fd(fds[i]);
     if (s->cgroup[0])
         sandbox_cgroup_remove(s->cgroup);
     if (s->work[0] && !s->work_removed) {
@@ -591,7 +416,7 @@ static void spawn_release(struct spawn *s, bool keep_work, struct sandbox_result
         else
             sandbox_remove_tree(s->work);
     }
-    workdir_hold(s->workdirs, &s->work_fd);
+    sandbox_workdir_hold(s->workdirs, &s->work_fd);
     sandbox_capture_free(&s->out);
     sandbox_capture_free(&s->err);
 }
@@ -604,7 +429,7 @@ static void adopt(struct spawn *s, struct sandbox_pooled *e, const char *parent)
     strcpy(s->work, e->work);
     s->work_fd = e->work_fd;
     if (s->keep_work)
-        close_fd(&s->work_fd); /* held only past a removal (workdir_hold) */
+        sandbox_close_fd(&s->work_fd); /* held only past a removal (workdir_hold) */
     s->stdin_p[1] = e->stdin_w;
     s->stdout_p[0] = e->stdout_r;
     s->stderr_p[0] = e->stderr_r;
@@ -626,7 +451,7 @@ static void drop_pooled(struct spawn *s)
     s->reaped = false;
     s->have_ru = false;
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-        close_fd(fds[i]);
+        sandbox_close_fd(fds[i]);
     sandbox_remove_tree(s->work);
     s->work[0] = '\0';
     if (s->cgroup[0])
@@ -637,6 +462,16 @@ static void drop_pooled(struct spawn *s)
 }
 
 /* The thread's own signal mask back, without a SIGPIPE we caused meanwhile. */
+/* The task is told to go: see it through to its end and reap the sandbox. */
+static void run_to_end(struct spawn *s, const struct sandbox_spawn_args *a)
+{
+    sandbox_close_fd(&s->go_p[1]);
+    supervise(s, a);
+    if (s->cgroup[0])
+        s->facts.oom_kills = sandbox_cgroup_oom_kills(s->cgroup);
+    reap_child(s);
+}
+
 static void restore_signals(const sigset_t *old)
 {
     sigset_t pipe_only;
@@ -739,11 +574,7 @@ cold:
             c = &cold;
             goto cold;
         }
-        close_fd(&s.go_p[1]);
-        supervise(&s, a);
-        if (s.cgroup[0])
-            s.facts.oom_kills = sandbox_cgroup_oom_kills(s.cgroup);
-        reap_child(&s);
+        run_to_end(&s, a);
         rc = 0;
         goto unmask;
     }
@@ -787,11 +618,11 @@ cold:
         goto unmask;
     }
     /* Our copies of the child's ends go before it runs, so EOFs mean what they say. */
-    close_fd(&s.stdin_p[0]);
-    close_fd(&s.stdout_p[1]);
-    close_fd(&s.stderr_p[1]);
-    close_fd(&s.report_p[1]);
-    close_fd(&s.go_p[0]);
+    sandbox_close_fd(&s.stdin_p[0]);
+    sandbox_close_fd(&s.stdout_p[1]);
+    sandbox_close_fd(&s.stderr_p[1]);
+    sandbox_close_fd(&s.report_p[1]);
+    sandbox_close_fd(&s.go_p[0]);
     if (write(s.go_p[1], "g", 1) != 1) {
         rc = -EPIPE;
         stage = "go";
@@ -799,11 +630,7 @@ cold:
         reap_child(&s);
         goto unmask;
     }
-    close_fd(&s.go_p[1]);
-    supervise(&s, a);
-    if (s.cgroup[0])
-        s.facts.oom_kills = sandbox_cgroup_oom_kills(s.cgroup);
-    reap_child(&s);
+    run_to_end(&s, a);
     rc = 0;
 unmask:
     restore_signals(&old);
