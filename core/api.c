@@ -115,6 +115,15 @@ bool param_int(struct call *c, const char *name, bool required, json_int_t min,
     return true;
 }
 
+/* The required `output`: any JSON value. */
+bool param_output(struct call *c, json_t **output)
+{
+    *output = json_object_get(c->params, "output");
+    if (!*output)
+        reply_error(c, RPC_INVALID_PARAMS, "params.output: required (any JSON value)");
+    return *output != NULL;
+}
+
 /* ---- task methods ---- */
 
 static void m_submit(struct call *c)
@@ -228,13 +237,10 @@ static void m_complete(struct call *c)
     static const char *const known[] = { "id", "attempt", "output", NULL };
     const char *id;
     uint32_t attempt;
-    if (!check_params(c, known) || !param_string(c, "id", true, &id) || !attempt_param(c, &attempt))
+    json_t *output;
+    if (!check_params(c, known) || !param_string(c, "id", true, &id) ||
+        !attempt_param(c, &attempt) || !param_output(c, &output))
         return;
-    json_t *output = json_object_get(c->params, "output");
-    if (!output) {
-        reply_error(c, RPC_INVALID_PARAMS, "params.output: required (any JSON value)");
-        return;
-    }
     struct lc_error err = { 0 };
     reply_lc(c, lc_complete(c->api->lc, id, attempt, output, &err), &err);
 }

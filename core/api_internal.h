@@ -69,6 +69,7 @@ void reply_error(struct call *c, int code, const char *fmt, ...) __attribute__((
 void reply_lc(struct call *c, json_t *result, struct lc_error *err);
 bool check_params(struct call *c, const char *const *known);
 bool param_string(struct call *c, const char *name, bool required, const char **out);
+bool param_output(struct call *c, json_t **output);
 bool param_int(struct call *c, const char *name, bool required, json_int_t min, json_int_t max,
                json_int_t *out, bool *present);
 

@@ -139,13 +139,9 @@ void m_manual_complete(struct call *c)
 {
     static const char *const known[] = { "id", "output", NULL };
     const char *id;
-    if (!id_param(c, known, &id))
+    json_t *output;
+    if (!id_param(c, known, &id) || !param_output(c, &output))
         return;
-    json_t *output = json_object_get(c->params, "output");
-    if (!output) {
-        reply_error(c, RPC_INVALID_PARAMS, "params.output: required (any JSON value)");
-        return;
-    }
     struct lc_error err = { 0 };
     reply_lc(c, lc_manual_complete(c->api->lc, id, caller(c), output, &err), &err);
 }

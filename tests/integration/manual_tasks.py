@@ -374,7 +374,23 @@ bad = [code(u.call("manual.claim", {"id": "not-a-uuid"})),
        code(u.call("manual.claim", {"id": t1})),
        code(u.call("manual.list", {"limit": "x"})),
        code(u.call("manual.reject", {"id": t1}))]
+r = u.call("manual.list", {"all": True})
+checks.check("manual.list all=true is for admins (-32003)", code(r) == FORBIDDEN, str(r))
 u.close()
+adm = as_user(ADMIN)
+t8 = root.call("task.submit", {"type": "approve", "input": {"invoice": 19}})["id"]
+root.wait_state(t8, "waiting")
+bad_reassign = [code(adm.call("manual.reassign", {"id": t8})),
+                code(adm.call("manual.reassign", {"id": t8, "assignee": "a", "group": "g"})),
+                code(adm.call("manual.reassign", {"id": t8, "assignee": "a,b"})),
+                code(adm.call("manual.reassign", {"id": t8, "group": "x\ny"})),
+                code(adm.call("manual.list", {"all": "yes"}))]
+checks.check("bad reassignments are refused (-32602): neither, both, a name with a comma or "
+             "a newline; all must be a boolean",
+             bad_reassign == [-32602] * 5, str(bad_reassign))
+checks.check("... and the task's assignment is unchanged",
+             manual(t8)["candidate_groups"] == ["#%d" % G_OPS] and manual(t8)["assignee"] is None)
+adm.close()
 checks.check("bad params get clear errors: bad id, missing id, missing output, finished task, "
              "bad limit, missing reason", bad == [-32602, -32602, -32602, CONFLICT, -32602, -32602],
              str(bad))
